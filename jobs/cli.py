@@ -1,0 +1,140 @@
+"""``python -m jobs``: what operators do by hand.
+
+Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back), ``worker
+FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …`` and
+``jobs`` (list the declared jobs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from jobs.constants import FAMILIES
+from jobs.errors import ConfigurationError, JobsError
+from jobs.settings import Settings, get_settings
+
+__all__ = ["main"]
+
+
+async def _migrate(settings: Settings, revision: str, down: bool = False) -> str | None:
+    from jobs.db import create_engine, downgrade, upgrade
+    from jobs.db.migrate import current_revision
+
+    engine = create_engine(settings)
+    try:
+        await (downgrade(engine, revision) if down else upgrade(engine, revision))
+        return await current_revision(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _redis_reachable(settings: Settings) -> str | None:
+    from redis.asyncio import Redis
+
+    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        await client.aclose()
+    return None
+
+
+def _redis_hint(settings: Settings, reason: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    where = make_url(settings.redis_url).render_as_string(hide_password=True)
+    return (
+        f"Redis at {where} is unreachable ({reason}). Start one with "
+        "`redis-server --daemonize yes` or `docker compose -f compose/dev.yml up -d redis`, "
+        "or point REDIS_URL at yours."
+    )
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+async def _enqueue(settings: Settings, name: str, pairs: Sequence[str]) -> str:
+    from jobs.client import create_pool
+
+    kwargs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise JobsError(f"argument {pair!r} is not key=value")
+        kwargs[key] = _parse_value(value)
+    pool = await create_pool(settings)
+    try:
+        job = await pool.enqueue_job(name, **kwargs)
+    finally:
+        await pool.aclose()
+    return "a job with that id exists already" if job is None else job.job_id
+
+
+def _run_worker(family: str, burst: bool) -> int:
+    from arq.worker import run_worker
+
+    module = importlib.import_module(f"jobs.{family}")
+    worker = run_worker(module.WorkerSettings, burst=burst)
+    return 1 if worker.jobs_failed and burst else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    down = commands.add_parser("downgrade", help="roll database migrations back")
+    down.add_argument("revision", help="target revision, or 'base' for an empty schema")
+    worker = commands.add_parser("worker", help="migrate, check Redis, run a family's worker")
+    worker.add_argument("family", choices=FAMILIES)
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    enqueue = commands.add_parser("enqueue", help="enqueue a job: NAME key=value …")
+    enqueue.add_argument("name")
+    enqueue.add_argument("arguments", nargs="*", help="key=value; values are JSON or text")
+    commands.add_parser("jobs", help="list the declared jobs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = get_settings()
+        if args.command in ("migrate", "downgrade"):
+            revision = asyncio.run(_migrate(settings, args.revision, args.command == "downgrade"))
+            print(f"database at revision {revision or 'base (empty)'}")
+        elif args.command == "worker":
+            problem = asyncio.run(_redis_reachable(settings))
+            if problem:
+                print(_redis_hint(settings, problem), file=sys.stderr)
+                return 1
+            asyncio.run(_migrate(settings, "head"))
+            return _run_worker(args.family, args.burst)
+        elif args.command == "enqueue":
+            print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
+        elif args.command == "jobs":
+            from jobs.registry import all_jobs
+
+            for spec in all_jobs():
+                arguments = ", ".join(spec.arguments.model_fields) or "-"
+                print(
+                    f"{spec.name:28} {spec.queue:20} max_tries={spec.retry.max_tries} ({arguments})"
+                )
+    except (ConfigurationError, JobsError) as error:
+        print(f"jobs: {error}", file=sys.stderr)
+        return 2
+    return 0

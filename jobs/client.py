@@ -1,0 +1,126 @@
+"""What producers use: a Redis pool whose ``enqueue_job`` routes, validates and traces.
+
+``await pool.enqueue_job("send_email", to="a@example.com", subject="Hi", text="…")`` looks the
+job up by name (an unknown name raises :class:`UnknownJobError` at once), validates the
+arguments against its signature (:class:`JobArgumentsError`), opens a PRODUCER span
+``send {queue}``, writes the trace context into the payload, and enqueues to the queue of the
+job's family. ARQ's own options (``_job_id``, ``_defer_by``, ``_defer_until``, ``_expires``,
+``_job_try``) keep their meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.jobs import Job
+from opentelemetry.trace import SpanKind
+from redis.asyncio import ConnectionPool
+
+from jobs.constants import FAMILIES, HEADERS_KWARG, MESSAGING_SYSTEM, queue_name
+from jobs.errors import JobArgumentsError
+from jobs.registry import get_job
+from jobs.serializer import deserialize, serialize
+from jobs.settings import Settings, get_settings
+from jobs.telemetry import inject_headers, tracer
+
+__all__ = ["JobsPool", "create_pool"]
+
+
+class JobsPool(ArqRedis):
+    """An ``ArqRedis`` whose ``enqueue_job`` routes jobs to their family's queue by name."""
+
+    async def enqueue_job(
+        self,
+        function: str,
+        *args: Any,
+        _job_id: str | None = None,
+        _queue_name: str | None = None,
+        _defer_until: dt.datetime | None = None,
+        _defer_by: float | dt.timedelta | None = None,
+        _expires: float | dt.timedelta | None = None,
+        _job_try: int | None = None,
+        **kwargs: Any,
+    ) -> Job | None:
+        """Enqueue job ``function`` with keyword arguments ``kwargs``.
+
+        Returns the :class:`arq.jobs.Job`, or None when a job with ``_job_id`` already exists.
+        """
+        spec = get_job(function)
+        if args:
+            raise JobArgumentsError(
+                spec.name, [{"loc": ("args",), "msg": "pass job arguments by keyword"}]
+            )
+        if _queue_name is not None and _queue_name != spec.queue:
+            raise ValueError(
+                f"job {spec.name!r} belongs to queue {spec.queue!r}, not {_queue_name!r}"
+            )
+        payload = spec.encode(kwargs)
+        attributes: dict[str, Any] = {
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.name": "send",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": spec.queue,
+            "messaging.arq.job.name": spec.name,
+        }
+        if _job_id is not None:
+            attributes["messaging.message.id"] = _job_id
+        with tracer().start_as_current_span(
+            f"send {spec.queue}", kind=SpanKind.PRODUCER, attributes=attributes
+        ) as span:
+            payload[HEADERS_KWARG] = inject_headers()
+            job = await super().enqueue_job(
+                spec.name,
+                _job_id=_job_id,
+                _queue_name=spec.queue,
+                _defer_until=_defer_until,
+                _defer_by=_defer_by,
+                _expires=_expires,
+                _job_try=_job_try,
+                **payload,
+            )
+            if job is None:
+                span.set_attribute("messaging.arq.duplicate", True)
+            else:
+                span.set_attribute("messaging.message.id", job.job_id)
+            return job
+
+    async def job(self, job_id: str) -> Job:
+        """A handle on job ``job_id`` (in whichever family's queue it waits): status and result."""
+        queue = queue_name(FAMILIES[0])
+        for family in FAMILIES:
+            if await self.zscore(queue_name(family), job_id) is not None:
+                queue = queue_name(family)
+                break
+        return Job(job_id, self, _queue_name=queue, _deserializer=self.job_deserializer)
+
+    @classmethod
+    def sharing(cls, redis: ArqRedis) -> JobsPool:
+        """A JobsPool on the same connections as ``redis`` (used inside workers)."""
+        return cls(
+            connection_pool=redis.connection_pool,
+            job_serializer=serialize,
+            job_deserializer=deserialize,
+        )
+
+
+async def create_pool(
+    settings: Settings | None = None, *, redis_url: str | None = None
+) -> JobsPool:
+    """Connect to ``REDIS_URL`` (or ``redis_url``) and return a :class:`JobsPool`.
+
+    Raises ``redis.exceptions.ConnectionError`` if Redis cannot be reached.
+    """
+    settings = settings or get_settings()
+    connections = ConnectionPool.from_url(redis_url or settings.redis_url)
+    pool = JobsPool(
+        connection_pool=connections, job_serializer=serialize, job_deserializer=deserialize
+    )
+    pool.auto_close_connection_pool = True
+    try:
+        await pool.ping()
+    except Exception:
+        await pool.aclose()
+        raise
+    return pool

@@ -1,0 +1,29 @@
+"""Names, keys and prefixes shared by producers and workers, in one place."""
+
+from typing import Final
+
+__all__ = [
+    "FAMILIES",
+    "HEADERS_KWARG",
+    "MESSAGING_SYSTEM",
+    "QUEUE_PREFIX",
+    "queue_name",
+]
+
+#: Every task family; each has its own module ``jobs.<family>`` and its own queue.
+FAMILIES: Final = ("email",)
+
+#: Prefix of every family's ARQ queue (a Redis sorted set): ``jobs:queue:<family>``.
+QUEUE_PREFIX: Final = "jobs:queue:"
+
+#: Reserved keyword argument in the job payload carrying the producer's trace context.
+#: The runtime removes it before the job function sees its arguments.
+HEADERS_KWARG: Final = "__headers__"
+
+#: Value of ``messaging.system`` on every span.
+MESSAGING_SYSTEM: Final = "arq"
+
+
+def queue_name(family: str) -> str:
+    """The ARQ queue a family's jobs are enqueued to and its workers read."""
+    return f"{QUEUE_PREFIX}{family}"

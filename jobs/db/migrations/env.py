@@ -1,0 +1,20 @@
+"""Alembic environment: runs migrations on the connection handed over by jobs.db.migrate."""
+
+from alembic import context
+
+from jobs.db.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError(
+        "run migrations with `python -m jobs migrate`, which supplies the connection"
+    )
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

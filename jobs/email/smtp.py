@@ -1,0 +1,150 @@
+"""Delivering claimed e-mails over SMTP with a few reused connections.
+
+Each delivery lane holds one SMTP connection and sends its share of the batch over it. Per
+message: a 2xx reply is sent; a 4xx reply (or a dropped connection) is tried again later with
+backoff; a 5xx reply, or an address that cannot be sent to, fails that message with the
+server's reply. One bad message never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+
+from jobs.db.models import EmailStatus, OutboundEmail, utcnow
+from jobs.email.outbox import Outcome
+from jobs.settings import Settings
+
+__all__ = ["build_message", "deliver", "message_id"]
+
+logger = logging.getLogger(__name__)
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip(">") or "localhost"
+
+
+def message_id(email: OutboundEmail, sender: str) -> str:
+    """The stable ``Message-ID`` of an outbox row: every re-send carries the same one."""
+    created = int(email.created_at.timestamp())
+    return f"<outbound.{email.id}.{created}@{_domain(sender)}>"
+
+
+def build_message(email: OutboundEmail, sender: str) -> EmailMessage:
+    """The MIME message for one outbox row (plain text, plus HTML when the row has it)."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = email.to_address
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(email.created_at)
+    message["Message-ID"] = message_id(email, sender)
+    message.set_content(email.body_text)
+    if email.body_html:
+        message.add_alternative(email.body_html, subtype="html")
+    return message
+
+
+def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
+    base = settings.email_retry_base_seconds * 2 ** max(0, attempts - 1)
+    delay = min(base, 6 * 3600.0)
+    delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
+    return utcnow() + dt.timedelta(seconds=delay)
+
+
+def _transient(settings: Settings, email: OutboundEmail, error: str) -> Outcome:
+    attempts = email.attempts + 1
+    if attempts >= settings.email_max_attempts:
+        return Outcome(
+            email.id, EmailStatus.FAILED, attempts, f"gave up after {attempts} attempts: {error}"
+        )
+    return Outcome(email.id, EmailStatus.QUEUED, attempts, error, _retry_at(settings, attempts))
+
+
+def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
+    return f"{exc.code} {exc.message}"
+
+
+class _Lane:
+    """One SMTP connection, opened on first use and reopened after it drops."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            timeout=settings.smtp_timeout,
+            use_tls=settings.smtp_tls == "tls",
+            start_tls=settings.smtp_tls == "starttls",
+        )
+        await client.connect()
+        if settings.smtp_username and settings.smtp_password:
+            await client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+        return client
+
+    async def send(self, email: OutboundEmail) -> Outcome:
+        settings = self.settings
+        try:
+            if self.client is None or not self.client.is_connected:
+                self.client = await self._connect()
+            await self.client.send_message(build_message(email, settings.smtp_from))
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusal = exc.recipients[0]
+            if 400 <= refusal.code < 500:
+                return _transient(settings, email, _reply(refusal))
+            return Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, _reply(refusal))
+        except (
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            OSError,
+        ) as exc:
+            await self.close()
+            return _transient(settings, email, f"connection: {type(exc).__name__}: {exc}")
+        except aiosmtplib.SMTPResponseException as exc:
+            if 400 <= exc.code < 500:
+                return _transient(settings, email, _reply(exc))
+            return Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, _reply(exc))
+        except (ValueError, aiosmtplib.SMTPException) as exc:
+            return Outcome(
+                email.id, EmailStatus.FAILED, email.attempts + 1, f"{type(exc).__name__}: {exc}"
+            )
+        return Outcome(email.id, EmailStatus.SENT, email.attempts + 1)
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None and client.is_connected:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+async def deliver(settings: Settings, emails: Sequence[OutboundEmail]) -> list[Outcome]:
+    """Send ``emails`` over at most ``EMAIL_SEND_CONCURRENCY`` connections; one outcome each."""
+    pending: asyncio.Queue[OutboundEmail] = asyncio.Queue()
+    for email in emails:
+        pending.put_nowait(email)
+    outcomes: list[Outcome] = []
+
+    async def run_lane() -> None:
+        lane = _Lane(settings)
+        try:
+            while not pending.empty():
+                outcomes.append(await lane.send(pending.get_nowait()))
+        finally:
+            await lane.close()
+
+    lanes = min(settings.email_send_concurrency, len(emails))
+    await asyncio.gather(*(run_lane() for _ in range(lanes)))
+    return outcomes

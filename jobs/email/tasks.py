@@ -1,0 +1,171 @@
+"""The email family's jobs: immediate sends, the outbox sweep, and the daily summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field
+from sqlalchemy import select
+
+from jobs.context import JobContext
+from jobs.db.engine import insert_ignoring_conflicts
+from jobs.db.models import EmailStatus, OutboundEmail, User, utcnow
+from jobs.email.outbox import claim_due, queue_email, record_outcomes
+from jobs.email.smtp import deliver
+from jobs.email.summary import SUMMARY_KEY_PREFIX, SummaryWindow, build_summary
+from jobs.registry import job
+from jobs.retry import RetryPolicy
+
+__all__ = [
+    "deliver_email",
+    "process_email_queue",
+    "send_daily_email_summary",
+    "send_email",
+]
+
+logger = logging.getLogger(__name__)
+
+Address = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+USERS_PER_BATCH = 200
+
+
+async def _deliver_claimed(ctx: JobContext, only_id: int | None = None) -> dict[str, int]:
+    settings = ctx.settings
+    async with ctx.sessions.begin() as session:
+        claimed = await claim_due(
+            session,
+            limit=1 if only_id is not None else settings.email_batch_size,
+            lease=settings.email_claim_timeout,
+            only_id=only_id,
+        )
+    outcomes = await deliver(settings, claimed) if claimed else []
+    async with ctx.sessions.begin() as session:
+        await record_outcomes(session, outcomes)
+    counts = {"claimed": len(claimed), "sent": 0, "retry": 0, "failed": 0}
+    for outcome in outcomes:
+        key = {EmailStatus.SENT: "sent", EmailStatus.QUEUED: "retry"}.get(outcome.status, "failed")
+        counts[key] += 1
+    return counts
+
+
+@job(family="email", timeout=60, retry=RetryPolicy(max_tries=5, backoff_base=2.0))
+async def send_email(
+    ctx: JobContext,
+    to: Address,
+    subject: Annotated[str, Field(max_length=998)],
+    text: str,
+    html: str | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
+    """Queue one e-mail and deliver it now; a re-run of the same job never sends it twice.
+
+    If the SMTP server answers "try later", the e-mail stays in the outbox and the sweep
+    (``process_email_queue``) tries it again with backoff.
+    """
+    async with ctx.sessions.begin() as session:
+        email_id = await queue_email(
+            session,
+            to=to,
+            subject=subject,
+            text=text,
+            html=html,
+            user_id=user_id,
+            dedupe_key=f"job:{ctx.job_id}",
+        )
+    return {"email_id": email_id, **await _deliver_email_row(ctx, email_id)}
+
+
+async def _deliver_email_row(ctx: JobContext, email_id: int) -> dict[str, Any]:
+    counts = await _deliver_claimed(ctx, only_id=email_id)
+    async with ctx.sessions() as session:
+        row = await session.get(OutboundEmail, email_id)
+    if row is None:
+        return {"status": "missing"}
+    result: dict[str, Any] = {"status": row.status.value, "attempts": row.attempts}
+    if row.last_error:
+        result["error"] = row.last_error
+    if not counts["claimed"] and row.status is EmailStatus.SENDING:
+        result["status"] = "being sent by another worker"
+    return result
+
+
+@job(family="email", timeout=60, retry=RetryPolicy(max_tries=5, backoff_base=2.0))
+async def deliver_email(ctx: JobContext, email_id: int) -> dict[str, Any]:
+    """Deliver one e-mail already in the outbox now instead of at the next sweep."""
+    return {"email_id": email_id, **await _deliver_email_row(ctx, email_id)}
+
+
+@job(family="email", retry=RetryPolicy(max_tries=3, backoff_base=10.0))
+async def process_email_queue(ctx: JobContext) -> dict[str, int]:
+    """Deliver every due e-mail in the outbox, batch by batch, until none is due."""
+    totals = {"claimed": 0, "sent": 0, "retry": 0, "failed": 0, "batches": 0}
+    started = time.monotonic()
+    budget = 0.8 * ctx.settings.email_worker.job_timeout
+    while time.monotonic() - started < budget:
+        counts = await _deliver_claimed(ctx)
+        if not counts["claimed"]:
+            break
+        totals["batches"] += 1
+        for key, value in counts.items():
+            totals[key] += value
+    return totals
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@job(family="email", retry=RetryPolicy(max_tries=3, backoff_base=30.0))
+async def send_daily_email_summary(ctx: JobContext) -> dict[str, int]:
+    """Queue today's summary for every user who wants one; at most one per user and date."""
+    now = utcnow()
+    queued = skipped = 0
+    last_id = 0
+    while True:
+        async with ctx.sessions() as session:
+            users = list(
+                await session.scalars(
+                    select(User)
+                    .where(User.daily_summary_enabled.is_(True), User.id > last_id)
+                    .order_by(User.id)
+                    .limit(USERS_PER_BATCH)
+                )
+            )
+        if not users:
+            break
+        last_id = users[-1].id
+        rows = []
+        async with ctx.sessions.begin() as session:
+            for user in users:
+                zone = _zone(user.timezone)
+                window = SummaryWindow(day=now.astimezone(zone).date(), zone=zone)
+                summary = await build_summary(session, user, window)
+                rows.append(
+                    {
+                        "user_id": user.id,
+                        "to_address": user.email,
+                        "subject": summary.subject,
+                        "body_text": summary.text,
+                        "body_html": summary.html,
+                        "dedupe_key": f"{SUMMARY_KEY_PREFIX}:{user.id}:{window.day.isoformat()}",
+                        "status": EmailStatus.QUEUED,
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                )
+            result = await session.execute(
+                insert_ignoring_conflicts(session.bind.dialect.name, OutboundEmail, rows)
+            )
+            inserted = max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+        queued += inserted
+        skipped += len(rows) - inserted
+    if queued:
+        await ctx.pool.enqueue_job("process_email_queue")
+    return {"queued": queued, "already_queued": skipped}

@@ -1,0 +1,72 @@
+"""The project's exceptions.
+
+::
+
+    JobsError                      base of everything raised on purpose
+    ├── ConfigurationError         a setting is missing or invalid (names the variable)
+    ├── UnknownJobError            no job is declared under that name
+    ├── JobArgumentsError          arguments do not match the job's signature (.job, .errors)
+    ├── TransientJobError          the job may succeed if tried again later (.retry_after)
+    └── PermanentJobError          the job failed for good; retrying cannot help
+
+``arq.Retry`` stays control flow of the runtime: job code raises ``TransientJobError``
+(or lets a transient library error escape) and the runtime decides whether to retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ConfigurationError",
+    "JobArgumentsError",
+    "JobsError",
+    "PermanentJobError",
+    "TransientJobError",
+    "UnknownJobError",
+]
+
+
+class JobsError(Exception):
+    """Base class of every exception the project raises on purpose."""
+
+
+class ConfigurationError(JobsError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+class UnknownJobError(JobsError, LookupError):
+    """No job is declared under the given name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        self.name = name
+        super().__init__(f"unknown job {name!r}; declared jobs: {', '.join(sorted(known))}")
+
+
+class JobArgumentsError(JobsError, ValueError):
+    """The arguments given for a job do not match its declared signature."""
+
+    def __init__(self, job: str, errors: list[dict[str, Any]]) -> None:
+        self.job = job
+        self.errors = errors
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())) or '(arguments)'}: {e.get('msg')}"
+            for e in errors
+        )
+        super().__init__(f"invalid arguments for job {job!r}: {details}")
+
+
+class TransientJobError(JobsError):
+    """A failure that may pass if the job is tried again later.
+
+    ``retry_after`` (seconds), when the remote side said how long to wait, is a lower bound on
+    the delay before the next try.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class PermanentJobError(JobsError):
+    """A failure that retrying cannot fix."""

@@ -1,0 +1,35 @@
+"""Keeping configured secrets out of messages that get logged, stored or traced."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+
+from jobs.settings import Settings
+
+__all__ = ["Redactor"]
+
+MASK = "***"
+
+
+class Redactor:
+    """Replaces every configured secret value in a text by ``***``."""
+
+    def __init__(self, settings: Settings) -> None:
+        secrets: set[str] = set()
+        for name in type(settings).model_fields:
+            value = getattr(settings, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                secrets.add(value.get_secret_value())
+        for url in (settings.resolved_database_url, settings.redis_url):
+            password = make_url(url).password if "://" in url else None
+            if password:
+                secrets.add(str(password))
+        # longest first, so a secret containing another is masked whole
+        self._secrets = sorted(secrets, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        """``text`` with secrets masked."""
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text

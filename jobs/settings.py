@@ -1,0 +1,181 @@
+"""The one settings class: every tunable of the job runner, read from the environment.
+
+Values come from environment variables or a ``.env`` file in the working directory; every
+field is documented one-to-one in ``.env.example``. Nothing else in the project reads
+``os.environ``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from jobs.errors import ConfigurationError
+
+__all__ = ["FamilyTuning", "Settings", "get_settings", "load_settings"]
+
+SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class FamilyTuning(BaseModel):
+    """How one family's workers run: concurrency, timeouts and shutdown grace."""
+
+    max_jobs: PositiveInt = Field(10, description="jobs one worker runs at once")
+    job_timeout: PositiveFloat = Field(300.0, description="default per-try time limit, seconds")
+    shutdown_grace: NonNegativeFloat = Field(
+        30.0, description="seconds a stopping worker lets running jobs finish"
+    )
+
+
+class Settings(BaseSettings):
+    """Configuration of the job runner, producers and workers alike."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # storage and broker
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    database_pool_size: PositiveInt = 5
+    redis_url: str = "redis://localhost:6379"
+
+    # scheduling and workers
+    schedule_timezone: str = "UTC"
+    worker_poll_delay: PositiveFloat = 0.25
+    worker_health_check_interval: PositiveFloat = 30.0
+    email_worker: FamilyTuning = FamilyTuning(max_jobs=10, job_timeout=300.0, shutdown_grace=30.0)
+
+    # outbound e-mail
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "assistant@localhost"
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout: PositiveFloat = 30.0
+    email_batch_size: PositiveInt = 100
+    email_send_concurrency: PositiveInt = 8
+    email_max_attempts: PositiveInt = 8
+    email_retry_base_seconds: PositiveFloat = 60.0
+    email_claim_timeout: PositiveFloat = 600.0
+
+    # shared HTTP client
+    http_timeout: PositiveFloat = 30.0
+    http_max_connections: PositiveInt = 100
+
+    # telemetry (the standard OpenTelemetry variables)
+    otel_sdk_disabled: bool = False
+    otel_service_name: str | None = None
+    otel_traces_exporter: Literal["otlp", "console", "none"] = "none"
+    otel_exporter_otlp_endpoint: str = "http://localhost:4318"
+    otel_traces_sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    otel_traces_sampler_arg: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    jobs_trace_parenting: Literal["parent", "link"] = "parent"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')") from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL") from None
+        if url.drivername not in SUPPORTED_DATABASE_DRIVERS:
+            raise ValueError(
+                f"driver {url.drivername!r} is not supported; use one of "
+                + ", ".join(SUPPORTED_DATABASE_DRIVERS)
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_auth_pairs(self) -> Settings:
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("SMTP_USERNAME and SMTP_PASSWORD must be set together")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: ``DATABASE_URL``, or a SQLite file under ``DATA_DIR``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'jobs.db').as_posix()}"
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """``SCHEDULE_TIMEZONE`` as a time-zone object."""
+        return ZoneInfo(self.schedule_timezone)
+
+    def service_name(self, family: str) -> str:
+        """The OpenTelemetry service name of a family's workers."""
+        return self.otel_service_name or f"jobs-{family}"
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        variable = "__".join(str(part) for part in item["loc"]).upper() or "(settings)"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{variable}: {message}")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (and ``overrides``), or raise ConfigurationError."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,175 @@
+"""OpenTelemetry set-up: tracer provider, exporter, sampler and instrumentation.
+
+Configured from the standard ``OTEL_*`` settings. Export runs in a background thread with
+bounded queues, so a collector that is down or slow never blocks or kills a worker. The
+instrumentation of SQLAlchemy, httpx and Redis makes their spans children of the job's span
+(SQLAlchemy and Redis process-wide, httpx per client).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.util.types import Attributes
+
+from jobs.settings import Settings
+
+__all__ = [
+    "configure_telemetry",
+    "extract_context",
+    "inject_headers",
+    "instrument_http_client",
+    "tracer",
+]
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_configured = False
+
+
+class DropOrphanClientSpans(Sampler):
+    """Drops CLIENT spans that have no parent, and defers everything else to ``delegate``.
+
+    A worker polls Redis several times a second; the Redis instrumentation would turn each
+    poll into a trace of its own. Calls made inside a job have the job's span as parent and
+    are kept.
+    """
+
+    def __init__(self, delegate: Sampler) -> None:
+        self._delegate = delegate
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        """Decide whether to record the span."""
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self._delegate.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        """Describe the sampler."""
+        return f"DropOrphanClientSpans{{{self._delegate.get_description()}}}"
+
+
+def build_sampler(settings: Settings) -> Sampler:
+    """The sampler named by ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``."""
+    ratio = TraceIdRatioBased(settings.otel_traces_sampler_arg)
+    samplers: dict[str, Sampler] = {
+        "always_on": ALWAYS_ON,
+        "always_off": ALWAYS_OFF,
+        "traceidratio": ratio,
+        "parentbased_always_on": ParentBased(ALWAYS_ON),
+        "parentbased_always_off": ParentBased(ALWAYS_OFF),
+        "parentbased_traceidratio": ParentBased(ratio),
+    }
+    return DropOrphanClientSpans(samplers[settings.otel_traces_sampler])
+
+
+def _span_processors(settings: Settings) -> list[SpanProcessor]:
+    if settings.otel_traces_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return [BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5))]
+    if settings.otel_traces_exporter == "console":
+        return [BatchSpanProcessor(ConsoleSpanExporter())]
+    return []
+
+
+def configure_telemetry(
+    settings: Settings, family: str, *, extra_processors: Sequence[SpanProcessor] = ()
+) -> None:
+    """Install the process's tracer provider once; later calls in the same process do nothing.
+
+    With ``OTEL_SDK_DISABLED=true`` nothing is installed and every span is a no-op.
+    """
+    global _configured
+    with _lock:
+        if settings.otel_sdk_disabled or _configured:
+            return
+        resource = Resource.create(
+            {
+                SERVICE_NAME: settings.service_name(family),
+                SERVICE_INSTANCE_ID: f"{socket.gethostname()}:{os.getpid()}",
+            }
+        )
+        provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
+        for processor in [*_span_processors(settings), *extra_processors]:
+            provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+        _configured = True
+        _instrument_libraries()
+
+
+def _instrument_libraries() -> None:
+    """Instrument Redis and SQLAlchemy process-wide (engines created afterwards included)."""
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    for instrumentor in (RedisInstrumentor(), SQLAlchemyInstrumentor()):
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+def shutdown_telemetry() -> None:
+    """Flush pending spans (bounded by the exporter's own timeout)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush(timeout_millis=5000)
+
+
+def tracer() -> trace.Tracer:
+    """The tracer the runtime opens its spans with."""
+    return trace.get_tracer("jobs")
+
+
+def instrument_http_client(client: httpx.AsyncClient) -> None:
+    """Make every request of ``client`` a span under the current job's span."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor.instrument_client(client)
+
+
+def inject_headers() -> dict[str, str]:
+    """The current trace context as propagation headers (``traceparent``, ``tracestate``, …)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(headers: dict[str, str] | None) -> Context | None:
+    """The trace context a producer wrote into a job's headers, if any."""
+    if not headers:
+        return None
+    return propagate.extract(headers)

@@ -1,0 +1,193 @@
+"""The ``WorkerSettings`` base every family subclasses, and the worker's start-up and shut-down.
+
+ARQ reads only a settings class's *own* ``__dict__`` (``arq.worker.get_kwargs``), so attributes
+inherited from a base class would be silently ignored. :class:`FamilyWorkerSettings` therefore
+writes the complete option set into each subclass when it is created::
+
+    class WorkerSettings(FamilyWorkerSettings, family="email"):
+        functions = [send_email, process_email_queue]
+        cron_jobs = [Cron(process_email_queue, "*/5 * * * *")]
+
+Job functions become runtime-wrapped ARQ functions; ``Cron`` entries become schedules in
+``SCHEDULE_TIMEZONE``; the queue, Redis settings, serializer, hooks and the family's tuning are
+filled in from the settings. Attributes the subclass sets itself (e.g. ``max_jobs``) win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from arq.connections import RedisSettings
+from arq.worker import func
+
+from jobs.client import JobsPool
+from jobs.constants import FAMILIES, queue_name
+from jobs.db.engine import create_engine, create_session_factory
+from jobs.db.migrate import current_revision, head_revision
+from jobs.errors import ConfigurationError
+from jobs.execution import TIMEOUT_MARGIN, wrap
+from jobs.http import create_http_client
+from jobs.logs import configure_logging
+from jobs.redaction import Redactor
+from jobs.registry import JobFunction, JobSpec, spec_of
+from jobs.schedule import Schedule, cron_job
+from jobs.serializer import deserialize, serialize
+from jobs.settings import FamilyTuning, Settings, get_settings
+from jobs.telemetry import (
+    configure_telemetry,
+    instrument_http_client,
+    shutdown_telemetry,
+)
+
+if TYPE_CHECKING:
+    from arq.typing import WorkerCoroutine
+
+__all__ = ["Cron", "FamilyWorkerSettings", "worker_options"]
+
+logger = logging.getLogger("jobs.worker")
+
+Hook = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
+
+#: How long a cron run's result (and so its once-only job id) is kept.
+CRON_RESULT_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Cron:
+    """Run ``job`` (which must need no arguments) at the times of a 5-field cron expression.
+
+    ``second`` (cron field syntax, default ``"0"``) allows sub-minute schedules.
+    """
+
+    job: JobFunction | JobSpec
+    expression: str
+    second: str = "0"
+
+
+def _tuning(settings: Settings, family: str) -> FamilyTuning:
+    tuning = getattr(settings, f"{family}_worker", None)
+    return tuning if isinstance(tuning, FamilyTuning) else FamilyTuning()
+
+
+def _startup(family: str) -> Hook:
+    async def startup(ctx: dict[str, Any]) -> None:
+        settings: Settings = ctx.get("settings") or get_settings()
+        ctx["settings"] = settings
+        configure_logging(settings)
+        configure_telemetry(settings, family)
+        engine = create_engine(settings)
+        current, head = await current_revision(engine), head_revision()
+        if current != head:
+            await engine.dispose()
+            raise ConfigurationError(
+                f"database {engine.url.render_as_string(hide_password=True)} is at revision "
+                f"{current or 'none'}, expected {head}: run `python -m jobs migrate`"
+            )
+        http = create_http_client(settings)
+        instrument_http_client(http)
+        ctx.update(
+            engine=engine,
+            session_factory=create_session_factory(engine),
+            http=http,
+            jobs_pool=JobsPool.sharing(ctx["redis"]),
+            redactor=Redactor(settings),
+            family=family,
+        )
+        logger.info("%s worker ready on queue %s", family, queue_name(family))
+
+    return startup
+
+
+async def _shutdown(ctx: dict[str, Any]) -> None:
+    if "http" in ctx:
+        await ctx["http"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+    shutdown_telemetry()
+
+
+def worker_options(
+    family: str,
+    settings: Settings,
+    functions: Sequence[JobFunction | JobSpec],
+    crons: Sequence[Cron],
+) -> dict[str, Any]:
+    """The complete ARQ ``Worker`` keyword arguments for one family."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}")
+    tuning = _tuning(settings, family)
+    arq_functions = []
+    for function in functions:
+        spec = spec_of(function)
+        if spec.family != family:
+            raise ValueError(f"job {spec.name!r} belongs to family {spec.family!r}, not {family!r}")
+        timeout = spec.timeout or tuning.job_timeout
+        arq_functions.append(
+            func(
+                cast("WorkerCoroutine", wrap(spec, timeout=timeout)),
+                name=spec.name,
+                timeout=timeout + TIMEOUT_MARGIN,
+                max_tries=spec.retry.max_tries + 1,
+            )
+        )
+    arq_crons = []
+    for entry in crons:
+        spec = spec_of(entry.job)
+        if spec.family != family:
+            raise ValueError(f"cron job {spec.name!r} belongs to family {spec.family!r}")
+        timeout = spec.timeout or tuning.job_timeout
+        arq_crons.append(
+            cron_job(
+                wrap(spec, timeout=timeout),
+                name=spec.name,
+                schedule=Schedule.parse(entry.expression, settings.timezone, second=entry.second),
+                timeout=timeout + TIMEOUT_MARGIN,
+                keep_result=CRON_RESULT_TTL,
+                max_tries=spec.retry.max_tries + 1,
+            )
+        )
+    return {
+        "queue_name": queue_name(family),
+        "functions": arq_functions,
+        "cron_jobs": arq_crons,
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "on_startup": _startup(family),
+        "on_shutdown": _shutdown,
+        "job_serializer": serialize,
+        "job_deserializer": deserialize,
+        "max_jobs": tuning.max_jobs,
+        "job_timeout": tuning.job_timeout + TIMEOUT_MARGIN,
+        "job_completion_wait": round(tuning.shutdown_grace),
+        "poll_delay": settings.worker_poll_delay,
+        "health_check_interval": settings.worker_health_check_interval,
+        "keep_result": 3600,
+        "timezone": dt.UTC,
+    }
+
+
+class FamilyWorkerSettings:
+    """Base of each family's ``WorkerSettings``; see the module docstring."""
+
+    family: ClassVar[str]
+    _declared_functions: ClassVar[tuple[JobFunction | JobSpec, ...]]
+    _declared_crons: ClassVar[tuple[Cron, ...]]
+
+    def __init_subclass__(cls, *, family: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        try:
+            settings = get_settings()
+        except ConfigurationError as error:
+            raise SystemExit(f"jobs: {error}") from None
+        functions = cls.__dict__.get("functions", ())
+        crons = cls.__dict__.get("cron_jobs", ())
+        options = worker_options(family, settings, functions, crons)
+        cls.family = family
+        cls._declared_functions = tuple(functions)
+        cls._declared_crons = tuple(crons)
+        for key, value in options.items():
+            if key in ("functions", "cron_jobs") or key not in cls.__dict__:
+                setattr(cls, key, value)

@@ -1,0 +1,50 @@
+"""Jobs declared only for the tests, in the email family (whose queue the test workers read)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from jobs import NO_RETRY, JobContext, RetryPolicy, TransientJobError, job
+
+FAST_RETRY = RetryPolicy(max_tries=4, backoff_base=0.05, backoff_factor=2.0)
+
+
+@job(family="email", name="test_echo")
+async def echo(ctx: JobContext, number: int, label: str = "x") -> dict[str, object]:
+    """Return the validated arguments and the try number."""
+    return {"number": number, "label": label, "try": ctx.try_number}
+
+
+@job(family="email", name="test_flaky", retry=FAST_RETRY)
+async def flaky(ctx: JobContext, failures: int) -> str:
+    """Fail transiently ``failures`` times, then succeed."""
+    await ctx.pool.rpush(f"tries:{ctx.job_id}", ctx.try_number)
+    if ctx.try_number <= failures:
+        raise TransientJobError(f"transient failure {ctx.try_number}")
+    return "done"
+
+
+@job(
+    family="email", name="test_always_transient", retry=RetryPolicy(max_tries=2, backoff_base=0.02)
+)
+async def always_transient(ctx: JobContext, api_token: str) -> None:
+    """Fail transiently on every try."""
+    raise ConnectionError("upstream refused the connection")
+
+
+@job(family="email", name="test_broken", retry=FAST_RETRY)
+async def broken(ctx: JobContext, password: str, note: str) -> None:
+    """Fail with an error that is not transient."""
+    raise ValueError(f"cannot handle {note}")
+
+
+@job(family="email", name="test_slow", timeout=0.2, retry=NO_RETRY)
+async def slow(ctx: JobContext) -> None:
+    """Run longer than its timeout."""
+    await asyncio.sleep(5)
+
+
+@job(family="email", name="test_tick", retry=NO_RETRY)
+async def tick(ctx: JobContext) -> None:
+    """Record which scheduled run this is."""
+    await ctx.pool.rpush("ticks", ctx.job_id)
