@@ -13,7 +13,10 @@ import datetime as dt
 import logging
 import random
 from collections.abc import Sequence
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime
 
 import aiosmtplib
@@ -26,6 +29,9 @@ __all__ = ["build_message", "deliver", "message_id"]
 
 logger = logging.getLogger(__name__)
 
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+
 
 def _domain(address: str) -> str:
     return address.rpartition("@")[2].strip(">") or "localhost"
@@ -37,18 +43,35 @@ def message_id(email: OutboundEmail, sender: str) -> str:
     return f"<outbound.{email.id}.{created}@{_domain(sender)}>"
 
 
-def build_message(email: OutboundEmail, sender: str) -> EmailMessage:
-    """The MIME message for one outbox row (plain text, plus HTML when the row has it)."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = email.to_address
-    message["Subject"] = email.subject
+def _text_part(body: str, subtype: str) -> MIMEText:
+    # MIMEText accepts a Charset object (typeshed says str): it selects quoted-printable
+    return MIMEText(body, subtype, "us-ascii" if body.isascii() else _UTF8_QP)  # type: ignore[arg-type]
+
+
+def _header(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("a header value contains a line break")
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def build_message(email: OutboundEmail, sender: str) -> bytes:
+    """The wire form of one outbox row: plain text, plus an HTML alternative if the row has one.
+
+    Built with the ``compat32`` MIME classes, several times faster than ``EmailMessage`` for
+    these simple shapes; non-ASCII headers are RFC 2047-encoded and bodies quoted-printable.
+    """
+    text = _text_part(email.body_text, "plain")
+    message: MIMEText | MIMEMultipart = text
+    if email.body_html:
+        message = MIMEMultipart("alternative")
+        message.attach(text)
+        message.attach(_text_part(email.body_html, "html"))
+    message["From"] = _header(sender)
+    message["To"] = _header(email.to_address)
+    message["Subject"] = _header(email.subject)
     message["Date"] = format_datetime(email.created_at)
     message["Message-ID"] = message_id(email, sender)
-    message.set_content(email.body_text)
-    if email.body_html:
-        message.add_alternative(email.body_html, subtype="html")
-    return message
+    return message.as_bytes()
 
 
 def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
@@ -97,7 +120,9 @@ class _Lane:
         try:
             if self.client is None or not self.client.is_connected:
                 self.client = await self._connect()
-            await self.client.send_message(build_message(email, settings.smtp_from))
+            await self.client.sendmail(
+                settings.smtp_from, [email.to_address], build_message(email, settings.smtp_from)
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             if 400 <= refusal.code < 500:

@@ -1,0 +1,33 @@
+# One entry point for people and CI.
+#   make worker            set up, migrate, and run the email worker (FAMILY=email)
+#   make test              lint, type-check and run the whole test suite
+#   make bench             print the e-mail delivery benchmark
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FAMILY ?= email
+
+.PHONY: setup worker lint test bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+worker: setup
+	$(BIN)/python -m jobs worker $(FAMILY)
+
+lint: setup
+	$(BIN)/ruff check jobs tests examples benchmarks
+	$(BIN)/ruff format --check jobs tests examples benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m benchmarks.email_delivery
