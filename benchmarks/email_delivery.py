@@ -28,7 +28,14 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
 from jobs.client import create_pool
-from jobs.db import EmailStatus, OutboundEmail, create_engine, create_session_factory, upgrade
+from jobs.db import (
+    EmailStatus,
+    OutboundEmail,
+    create_engine,
+    create_session_factory,
+    upgrade,
+    utcnow,
+)
 from jobs.email import process_email_queue
 from jobs.email.smtp import build_message
 from jobs.settings import Settings, load_settings
@@ -76,7 +83,7 @@ async def fill_outbox(settings: Settings, count: int) -> None:
     sessions = create_session_factory(engine)
     async with sessions.begin() as session:
         await session.execute(OutboundEmail.__table__.delete())
-        now = __import__("jobs.db.models", fromlist=["utcnow"]).utcnow()
+        now = utcnow()
         await session.execute(
             OutboundEmail.__table__.insert(),
             [

@@ -27,9 +27,10 @@ from tests.smtp_server import SmtpServer
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
-REDIS_TEST_DB = 7
+# Overridable so that several checkouts can run their suites at once on one machine.
+REDIS_TEST_DB = int(os.environ.get("JOBS_TEST_REDIS_DB", "7"))
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-POSTGRES_TEST_DB = "jobs_test"
+POSTGRES_TEST_DB = os.environ.get("JOBS_TEST_PG_DB", "jobs_test")
 POSTGRES_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{POSTGRES_TEST_DB}"
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
 

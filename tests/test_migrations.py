@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs.db import Base, create_engine, downgrade, upgrade
 from jobs.db.migrate import current_revision, head_revision
 from jobs.settings import Settings
-from tests.conftest import POSTGRES_ADMIN_DSN
+from tests.conftest import POSTGRES_ADMIN_DSN, POSTGRES_TEST_DB
+
+MIGRATIONS_DB = f"{POSTGRES_TEST_DB}_migrations"
 
 
 @pytest.fixture
@@ -20,11 +22,12 @@ async def empty_engine(settings: Settings) -> AsyncEngine:
     """An engine on a database with no tables at all."""
     if settings.resolved_database_url.startswith("postgresql"):
         admin = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-        await admin.execute("DROP DATABASE IF EXISTS jobs_migrations WITH (FORCE)")
-        await admin.execute("CREATE DATABASE jobs_migrations")
+        await admin.execute(f"DROP DATABASE IF EXISTS {MIGRATIONS_DB} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {MIGRATIONS_DB}")
         await admin.close()
         engine = create_engine(
-            settings, url=settings.resolved_database_url.replace("/jobs_test", "/jobs_migrations")
+            settings,
+            url=settings.resolved_database_url.replace(f"/{POSTGRES_TEST_DB}", f"/{MIGRATIONS_DB}"),
         )
     else:
         engine = create_engine(settings)

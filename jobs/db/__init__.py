@@ -1,5 +1,10 @@
-"""The backend's database: engine and sessions, models, and migrations."""
+"""The backend's database: engine and sessions, models, and migrations.
 
+Importing this package registers every model on ``Base.metadata``.
+"""
+
+from jobs.db.ai_models import AiTask, AiTaskRun, AiTaskState
+from jobs.db.base import Base, utcnow
 from jobs.db.engine import (
     create_engine,
     create_session_factory,
@@ -7,14 +12,32 @@ from jobs.db.engine import (
     is_postgres,
 )
 from jobs.db.migrate import downgrade, upgrade
-from jobs.db.models import Base, EmailStatus, FailedJob, OutboundEmail, User, utcnow
+from jobs.db.models import EmailStatus, FailedJob, OutboundEmail, User, UserSession
+from jobs.db.sync_models import (
+    AccountState,
+    CalendarEvent,
+    GoogleAccount,
+    GoogleCalendar,
+    NotionIntegration,
+    NotionPage,
+)
 
 __all__ = [
+    "AccountState",
+    "AiTask",
+    "AiTaskRun",
+    "AiTaskState",
     "Base",
+    "CalendarEvent",
     "EmailStatus",
     "FailedJob",
+    "GoogleAccount",
+    "GoogleCalendar",
+    "NotionIntegration",
+    "NotionPage",
     "OutboundEmail",
     "User",
+    "UserSession",
     "create_engine",
     "create_session_factory",
     "downgrade",

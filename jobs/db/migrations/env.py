@@ -2,7 +2,8 @@
 
 from alembic import context
 
-from jobs.db.models import Base
+import jobs.db  # noqa: F401 - registers every model on Base.metadata
+from jobs.db.base import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -1,0 +1,149 @@
+"""Connected Google Calendar and Notion accounts, and what is synced from them.
+
+Tokens are stored encrypted (``*_encrypted`` columns hold ciphertext made with the key from
+the settings), so a database dump alone does not reveal them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from jobs.db.base import Base, BigId, utcnow
+
+__all__ = [
+    "AccountState",
+    "CalendarEvent",
+    "GoogleAccount",
+    "GoogleCalendar",
+    "NotionIntegration",
+    "NotionPage",
+]
+
+
+class AccountState(enum.StrEnum):
+    """Whether a connected account can be synced."""
+
+    ACTIVE = "active"
+    NEEDS_RECONSENT = "needs_reconsent"
+    ERROR = "error"
+
+
+def _state_column() -> Any:
+    return mapped_column(
+        Enum(
+            AccountState,
+            native_enum=False,
+            length=32,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=AccountState.ACTIVE,
+    )
+
+
+class GoogleAccount(Base):
+    """A user's Google account connected for calendar sync (OAuth tokens, encrypted)."""
+
+    __tablename__ = "google_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    google_email: Mapped[str] = mapped_column(String(320), default="")
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[dt.datetime | None]
+    state: Mapped[AccountState] = _state_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class GoogleCalendar(Base):
+    """One calendar of a connected account, with its incremental-sync token."""
+
+    __tablename__ = "google_calendars"
+    __table_args__ = (UniqueConstraint("account_id", "calendar_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("google_accounts.id", ondelete="CASCADE"), index=True
+    )
+    calendar_id: Mapped[str] = mapped_column(String(300))
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class CalendarEvent(Base):
+    """An event synced from Google Calendar.
+
+    Timed events have ``starts_at``/``ends_at`` (UTC); all-day events have ``start_date`` and an
+    exclusive ``end_date`` and are never turned into UTC midnights.
+    """
+
+    __tablename__ = "calendar_events"
+    __table_args__ = (UniqueConstraint("account_id", "calendar_id", "remote_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("google_accounts.id", ondelete="CASCADE"), index=True
+    )
+    calendar_id: Mapped[str] = mapped_column(String(300))
+    remote_id: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="confirmed")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(Text)
+    html_link: Mapped[str | None] = mapped_column(Text)
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    starts_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    ends_at: Mapped[dt.datetime | None]
+    start_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    recurring_event_id: Mapped[str | None] = mapped_column(String(300))
+    original_start: Mapped[str | None] = mapped_column(String(64))
+    remote_updated_at: Mapped[dt.datetime | None]
+    synced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class NotionIntegration(Base):
+    """A user's Notion integration (token, encrypted) and the sync watermark."""
+
+    __tablename__ = "notion_integrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    workspace_name: Mapped[str] = mapped_column(String(200), default="")
+    token_encrypted: Mapped[str | None] = mapped_column(Text)
+    watermark: Mapped[dt.datetime | None]
+    state: Mapped[AccountState] = _state_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class NotionPage(Base):
+    """A page synced from Notion."""
+
+    __tablename__ = "notion_pages"
+    __table_args__ = (UniqueConstraint("integration_id", "remote_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("notion_integrations.id", ondelete="CASCADE"), index=True
+    )
+    remote_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(Text)
+    parent: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_time: Mapped[dt.datetime | None]
+    last_edited_time: Mapped[dt.datetime | None] = mapped_column(index=True)
+    synced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
