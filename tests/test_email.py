@@ -243,3 +243,78 @@ async def test_summary_gains_a_section_from_the_outbox(
     [section] = summary.sections
     assert section.lines == ("Report ready", "Bounced (could not be delivered)")
     assert "* Report ready" in summary.text
+
+
+async def test_summary_shows_the_days_events_tasks_and_pages_in_order(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Calendar (all-day kept on its date), due AI tasks and edited pages form ordered sections."""
+    from zoneinfo import ZoneInfo
+
+    from jobs.db import AiTask, CalendarEvent, GoogleAccount, NotionIntegration, NotionPage
+    from jobs.email.summary import SummaryWindow, build_summary
+
+    zone = ZoneInfo("America/New_York")
+    window = SummaryWindow(day=dt.date(2026, 11, 28), zone=zone)
+    at = lambda h, m=0: dt.datetime(2026, 11, 28, h, m, tzinfo=zone)  # noqa: E731
+    async with sessions.begin() as session:
+        user = User(email="ann@example.com", display_name="Ann", timezone="America/New_York")
+        other = User(email="bob@example.com")
+        session.add_all([user, other])
+        await session.flush()
+        account = GoogleAccount(user_id=user.id)
+        notion = NotionIntegration(user_id=user.id)
+        session.add_all([account, notion])
+        await session.flush()
+
+        def event(remote: str, **fields: object) -> CalendarEvent:
+            return CalendarEvent(
+                user_id=user.id,
+                account_id=account.id,
+                calendar_id="primary",
+                remote_id=remote,
+                **fields,
+            )
+
+        session.add_all(
+            [
+                event(
+                    "e1", summary="Dentist", starts_at=at(9, 30), ends_at=at(10), location="Main St"
+                ),
+                event(
+                    "e2",
+                    summary="Holiday",
+                    all_day=True,
+                    start_date=dt.date(2026, 11, 28),
+                    end_date=dt.date(2026, 11, 29),
+                ),
+                event(
+                    "e3",
+                    summary="Tomorrow",
+                    all_day=True,
+                    start_date=dt.date(2026, 11, 29),
+                    end_date=dt.date(2026, 11, 30),
+                ),
+                event(
+                    "e4", summary="Cancelled", status="cancelled", starts_at=at(11), ends_at=at(12)
+                ),
+                AiTask(
+                    user_id=user.id, title="Summarise inbox", instruction="…", next_run_at=at(7, 30)
+                ),
+                AiTask(user_id=other.id, title="Not Ann's", instruction="…", next_run_at=at(8)),
+                NotionPage(
+                    user_id=user.id,
+                    integration_id=notion.id,
+                    remote_id="p1",
+                    title="Trip plan",
+                    last_edited_time=window.start - dt.timedelta(hours=5),
+                ),
+            ]
+        )
+    async with sessions() as session:
+        summary = await build_summary(session, user, window)
+    assert [(s.title, s.lines) for s in summary.sections] == [
+        ("Today's calendar", ("All day: Holiday", "09:30 Dentist (Main St)")),
+        ("Your assistant will", ("07:30 Summarise inbox",)),
+        ("Notion pages edited yesterday", ("Trip plan",)),
+    ]

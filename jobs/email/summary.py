@@ -14,10 +14,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jobs.db.ai_models import AiTask, AiTaskState
 from jobs.db.models import EmailStatus, OutboundEmail, User
+from jobs.db.sync_models import CalendarEvent, NotionPage
 
 __all__ = ["DaySummary", "Section", "SummaryWindow", "build_summary", "summary_section"]
 
@@ -110,6 +112,89 @@ async def build_summary(session: AsyncSession, user: User, window: SummaryWindow
     return _render(user, window, sections)
 
 
+MAX_LINES = 50
+
+
+@summary_section(order=10)
+async def todays_events(session: AsyncSession, user: User, window: SummaryWindow) -> Section | None:
+    """The user's calendar for the day: all-day events first, then timed ones by start."""
+    day_events = await session.execute(
+        select(CalendarEvent)
+        .where(
+            CalendarEvent.user_id == user.id,
+            CalendarEvent.status != "cancelled",
+            or_(
+                and_(
+                    CalendarEvent.all_day.is_(True),
+                    CalendarEvent.start_date <= window.day,
+                    CalendarEvent.end_date > window.day,
+                ),
+                and_(
+                    CalendarEvent.all_day.is_(False),
+                    CalendarEvent.starts_at < window.end,
+                    CalendarEvent.ends_at > window.start,
+                ),
+            ),
+        )
+        .order_by(CalendarEvent.all_day.desc(), CalendarEvent.starts_at, CalendarEvent.id)
+        .limit(MAX_LINES)
+    )
+    lines = []
+    for event in day_events.scalars():
+        title = event.summary or "(no title)"
+        if event.all_day or event.starts_at is None:
+            lines.append(f"All day: {title}")
+            continue
+        start = event.starts_at.astimezone(window.zone).strftime("%H:%M")
+        where = f" ({event.location})" if event.location else ""
+        lines.append(f"{start} {title}{where}")
+    return Section("Today's calendar", tuple(lines)) if lines else None
+
+
+@summary_section(order=20)
+async def tasks_due_today(
+    session: AsyncSession, user: User, window: SummaryWindow
+) -> Section | None:
+    """The user's active AI tasks scheduled to run during the day."""
+    tasks = await session.scalars(
+        select(AiTask)
+        .where(
+            AiTask.user_id == user.id,
+            AiTask.state == AiTaskState.ACTIVE,
+            AiTask.next_run_at >= window.start,
+            AiTask.next_run_at < window.end,
+        )
+        .order_by(AiTask.next_run_at)
+        .limit(MAX_LINES)
+    )
+    lines = tuple(
+        f"{task.next_run_at.astimezone(window.zone).strftime('%H:%M')} "
+        f"{task.title or task.instruction[:80]}"
+        for task in tasks
+        if task.next_run_at is not None
+    )
+    return Section("Your assistant will", lines) if lines else None
+
+
+@summary_section(order=30)
+async def notion_pages_edited(
+    session: AsyncSession, user: User, window: SummaryWindow
+) -> Section | None:
+    """The user's Notion pages edited in the 24 hours before the summary's day."""
+    pages = await session.scalars(
+        select(NotionPage)
+        .where(
+            NotionPage.user_id == user.id,
+            NotionPage.last_edited_time >= window.start - dt.timedelta(days=1),
+            NotionPage.last_edited_time < window.start,
+        )
+        .order_by(NotionPage.last_edited_time.desc())
+        .limit(MAX_LINES)
+    )
+    lines = tuple(page.title or "(untitled)" for page in pages)
+    return Section("Notion pages edited yesterday", lines) if lines else None
+
+
 @summary_section(order=90)
 async def assistant_messages(
     session: AsyncSession, user: User, window: SummaryWindow
@@ -127,7 +212,7 @@ async def assistant_messages(
             | OutboundEmail.dedupe_key.is_(None),
         )
         .order_by(OutboundEmail.created_at)
-        .limit(50)
+        .limit(MAX_LINES)
     )
     lines = tuple(
         subject if status is EmailStatus.SENT else f"{subject} (could not be delivered)"
