@@ -20,6 +20,7 @@ from redis.asyncio import ConnectionPool
 
 from jobs.constants import FAMILIES, HEADERS_KWARG, MESSAGING_SYSTEM, queue_name
 from jobs.errors import JobArgumentsError
+from jobs.metrics import METRICS
 from jobs.registry import get_job
 from jobs.serializer import deserialize, serialize
 from jobs.settings import Settings, get_settings
@@ -84,6 +85,10 @@ class JobsPool(ArqRedis):
                 span.set_attribute("messaging.arq.duplicate", True)
             else:
                 span.set_attribute("messaging.message.id", job.job_id)
+                METRICS.sent.add(
+                    1,
+                    {"messaging.destination.name": spec.queue, "messaging.arq.job.name": spec.name},
+                )
             return job
 
     async def job(self, job_id: str) -> Job:

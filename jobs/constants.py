@@ -7,6 +7,7 @@ __all__ = [
     "HEADERS_KWARG",
     "MESSAGING_SYSTEM",
     "QUEUE_PREFIX",
+    "WORKER_KEY_PREFIX",
     "queue_name",
 ]
 
@@ -19,6 +20,9 @@ QUEUE_PREFIX: Final = "jobs:queue:"
 #: Reserved keyword argument in the job payload carrying the producer's trace context.
 #: The runtime removes it before the job function sees its arguments.
 HEADERS_KWARG: Final = "__headers__"
+
+#: Prefix of each worker process's heartbeat record: ``jobs:worker:<family>:<host>:<pid>``.
+WORKER_KEY_PREFIX: Final = "jobs:worker:"
 
 #: Value of ``messaging.system`` on every span.
 MESSAGING_SYSTEM: Final = "arq"

@@ -25,6 +25,7 @@ from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM
 from jobs.context import JobContext
 from jobs.errors import JobArgumentsError, JobsError, PermanentJobError
 from jobs.failures import record_failed_job
+from jobs.metrics import METRICS
 from jobs.redaction import Redactor
 from jobs.registry import JobSpec
 from jobs.telemetry import extract_context, tracer
@@ -93,6 +94,93 @@ def wrap(spec: JobSpec, *, timeout: float) -> Callable[..., Awaitable[Any]]:
     return run
 
 
+class _Try:
+    """One try of one job: its span, its log lines, its metrics, its failure record."""
+
+    def __init__(self, spec: JobSpec, ctx: dict[str, Any], span: trace.Span) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.span = span
+        self.job_id: str = ctx["job_id"]
+        self.try_number: int = ctx["job_try"]
+        self.redact: Redactor = ctx["redactor"]
+        self.started = time.perf_counter()
+
+    def fields(self, **more: Any) -> dict[str, Any]:
+        """The job's fields for a structured log line."""
+        return {
+            "job_id": self.job_id,
+            "job": self.spec.name,
+            "queue": self.spec.queue,
+            "try": self.try_number,
+            **more,
+        }
+
+    def finish(self, outcome: str, **more: Any) -> None:
+        """Log the end of the try and count it."""
+        seconds = time.perf_counter() - self.started
+        METRICS.try_finished(self.spec.queue, self.spec.name, outcome, seconds)
+        level = logging.WARNING if outcome == "failure" else logging.INFO
+        logger.log(
+            level,
+            "job %s %s",
+            self.spec.name,
+            {"success": "succeeded", "retry": "will be retried", "failure": "failed"}[outcome],
+            extra={"job": self.fields(outcome=outcome, duration_s=round(seconds, 6), **more)},
+        )
+
+    def retry(self, exc: BaseException) -> Retry:
+        """Schedule another try after the policy's backoff."""
+        delay = self.spec.retry.delay(self.try_number, exc)
+        self.span.set_attribute("messaging.arq.retry.scheduled", True)
+        self.span.set_attribute("messaging.arq.retry.delay_s", round(delay, 3))
+        self.span.add_event(
+            "retry scheduled",
+            {"error.type": type(exc).__qualname__, "retry.delay_s": round(delay, 3)},
+        )
+        self.finish("retry", error_type=type(exc).__qualname__, retry_in_s=round(delay, 3))
+        return Retry(defer=delay)
+
+    async def fail(self, exc: BaseException) -> JobFailed:
+        """Record a permanent failure (span, failed-jobs row, log, metric)."""
+        message = self.redact(str(exc))
+        error_type = type(exc).__qualname__
+        self.span.set_attribute("error.type", error_type)
+        self.span.record_exception(exc, attributes={"exception.message": message})
+        self.span.set_status(Status(StatusCode.ERROR, message[:200]))
+        span_context = self.span.get_span_context()
+        await record_failed_job(
+            self.ctx["session_factory"],
+            job_id=self.job_id,
+            job_name=self.spec.name,
+            queue=self.spec.queue,
+            arguments=self.spec.masked(self.ctx.get("job_kwargs", {})),
+            error_type=error_type,
+            error_message=message,
+            tries=self.try_number,
+            trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
+            span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
+        )
+        self.finish("failure", error_type=error_type, error=message)
+        return JobFailed(f"{error_type}: {message}")
+
+
+def _job_context(spec: JobSpec, ctx: dict[str, Any]) -> JobContext:
+    return JobContext(
+        job_id=ctx["job_id"],
+        job_name=spec.name,
+        queue=spec.queue,
+        try_number=ctx["job_try"],
+        max_tries=spec.retry.max_tries,
+        enqueue_time=ctx["enqueue_time"],
+        settings=ctx["settings"],
+        engine=ctx["engine"],
+        sessions=ctx["session_factory"],
+        http=ctx["http"],
+        pool=ctx["jobs_pool"],
+    )
+
+
 async def _run_try(
     spec: JobSpec,
     ctx: dict[str, Any],
@@ -102,45 +190,18 @@ async def _run_try(
     *,
     time_limit: float,
 ) -> Any:
-    job_id: str = ctx["job_id"]
-    try_number: int = ctx["job_try"]
-    redact: Redactor = ctx["redactor"]
-    started = time.perf_counter()
-    logger.info("job %s %s try %d started", spec.name, job_id, try_number)
-
-    async def fail(exc: BaseException) -> JobFailed:
-        message = redact(str(exc))
-        span.set_attribute("error.type", type(exc).__qualname__)
-        span.record_exception(exc, attributes={"exception.message": message})
-        span.set_status(Status(StatusCode.ERROR, message[:200]))
-        span_context = span.get_span_context()
-        await record_failed_job(
-            ctx["session_factory"],
-            job_id=job_id,
-            job_name=spec.name,
-            queue=spec.queue,
-            arguments=spec.masked(kwargs),
-            error_type=type(exc).__qualname__,
-            error_message=message,
-            tries=try_number,
-            trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
+    attempt = _Try(spec, {**ctx, "job_kwargs": kwargs}, span)
+    if "score" in ctx:
+        METRICS.lag.record(
+            max(0.0, time.time() - ctx["score"] / 1000),
+            {"messaging.destination.name": spec.queue, "messaging.arq.job.name": spec.name},
         )
-        logger.warning(
-            "job %s %s failed for good after %d tries in %.3fs: %s: %s",
-            spec.name,
-            job_id,
-            try_number,
-            time.perf_counter() - started,
-            type(exc).__qualname__,
-            message,
-        )
-        return JobFailed(f"{type(exc).__qualname__}: {message}")
-
-    if try_number > spec.retry.max_tries:
-        raise await fail(
+    logger.info("job %s started", spec.name, extra={"job": attempt.fields()})
+    if attempt.try_number > spec.retry.max_tries:
+        raise await attempt.fail(
             MaxTriesExceeded(
-                f"started {try_number} times, more than max_tries={spec.retry.max_tries}; "
-                "earlier tries were interrupted"
+                f"started {attempt.try_number} times, more than max_tries="
+                f"{spec.retry.max_tries}; earlier tries were interrupted"
             )
         )
     try:
@@ -150,54 +211,24 @@ async def _run_try(
             )
         arguments = spec.validate(kwargs)
     except JobArgumentsError as exc:
-        raise await fail(exc) from None
+        raise await attempt.fail(exc) from None
 
-    job_context = JobContext(
-        job_id=job_id,
-        job_name=spec.name,
-        queue=spec.queue,
-        try_number=try_number,
-        max_tries=spec.retry.max_tries,
-        enqueue_time=ctx["enqueue_time"],
-        settings=ctx["settings"],
-        engine=ctx["engine"],
-        sessions=ctx["session_factory"],
-        http=ctx["http"],
-        pool=ctx["jobs_pool"],
-    )
+    METRICS.running[spec.queue] += 1
     try:
         deadline = asyncio.timeout(time_limit)
         try:
             async with deadline:
-                result = await spec.function(job_context, **arguments)
+                result = await spec.function(_job_context(spec, ctx), **arguments)
         except TimeoutError as exc:
             if deadline.expired():
-                raise JobTimeout(f"try {try_number} exceeded the {time_limit:g}s timeout") from exc
+                message = f"try {attempt.try_number} exceeded the {time_limit:g}s timeout"
+                raise JobTimeout(message) from exc
             raise
     except Exception as exc:
-        if spec.retry.should_retry(exc, try_number):
-            delay = spec.retry.delay(try_number, exc)
-            span.set_attribute("messaging.arq.retry.scheduled", True)
-            span.set_attribute("messaging.arq.retry.delay_s", round(delay, 3))
-            span.add_event(
-                "retry scheduled",
-                {"error.type": type(exc).__qualname__, "retry.delay_s": round(delay, 3)},
-            )
-            logger.info(
-                "job %s %s try %d failed (%s), retrying in %.2fs",
-                spec.name,
-                job_id,
-                try_number,
-                type(exc).__qualname__,
-                delay,
-            )
-            raise Retry(defer=delay) from None
-        raise await fail(exc) from None
-    logger.info(
-        "job %s %s try %d succeeded in %.3fs",
-        spec.name,
-        job_id,
-        try_number,
-        time.perf_counter() - started,
-    )
+        if spec.retry.should_retry(exc, attempt.try_number):
+            raise attempt.retry(exc) from None
+        raise await attempt.fail(exc) from None
+    finally:
+        METRICS.running[spec.queue] -= 1
+    attempt.finish("success")
     return result

@@ -28,6 +28,7 @@ async def record_failed_job(
     error_message: str,
     tries: int,
     trace_id: str | None,
+    span_id: str | None = None,
 ) -> bool:
     """Store one permanent failure; returns False (and logs) if the database refused it.
 
@@ -42,6 +43,7 @@ async def record_failed_job(
         error_message=error_message[:MAX_MESSAGE_LENGTH],
         tries=tries,
         trace_id=trace_id,
+        span_id=span_id,
     )
     try:
         async with sessions.begin() as session:

@@ -100,8 +100,15 @@ class Settings(BaseSettings):
     ] = "parentbased_always_on"
     otel_traces_sampler_arg: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     jobs_trace_parenting: Literal["parent", "link"] = "parent"
+    otel_metrics_exporter: Literal["otlp", "console", "none"] = "none"
+    otel_metric_export_interval: PositiveInt = 60000
 
+    # metrics, health and logs
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    metrics_sample_interval: PositiveFloat = 15.0
+    worker_heartbeat_interval: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("schedule_timezone")
     @classmethod

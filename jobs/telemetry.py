@@ -16,8 +16,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from opentelemetry import propagate, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
@@ -107,12 +113,39 @@ def _span_processors(settings: Settings) -> list[SpanProcessor]:
     return []
 
 
-def configure_telemetry(
-    settings: Settings, family: str, *, extra_processors: Sequence[SpanProcessor] = ()
-) -> None:
-    """Install the process's tracer provider once; later calls in the same process do nothing.
+def _metric_readers(settings: Settings) -> list[MetricReader]:
+    readers: list[MetricReader] = []
+    interval = settings.otel_metric_export_interval
+    if settings.otel_metrics_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-    With ``OTEL_SDK_DISABLED=true`` nothing is installed and every span is a no-op.
+        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/metrics"
+        exporter = OTLPMetricExporter(endpoint=endpoint, timeout=5)
+        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval))
+    elif settings.otel_metrics_exporter == "console":
+        readers.append(
+            PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=interval)
+        )
+    if settings.metrics_port is not None:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
+        readers.append(PrometheusMetricReader())
+    return readers
+
+
+def configure_telemetry(
+    settings: Settings,
+    family: str,
+    *,
+    extra_processors: Sequence[SpanProcessor] = (),
+    extra_metric_readers: Sequence[MetricReader] = (),
+) -> None:
+    """Install the process's tracer and meter providers once; later calls do nothing.
+
+    With ``OTEL_SDK_DISABLED=true`` nothing is installed and every span is a no-op. With
+    ``METRICS_PORT`` set, a Prometheus scrape endpoint serves ``/metrics`` on that port.
     """
     global _configured
     with _lock:
@@ -128,6 +161,12 @@ def configure_telemetry(
         for processor in [*_span_processors(settings), *extra_processors]:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(
+            MeterProvider(
+                resource=resource,
+                metric_readers=[*_metric_readers(settings), *extra_metric_readers],
+            )
+        )
         _configured = True
         _instrument_libraries()
 
@@ -143,10 +182,13 @@ def _instrument_libraries() -> None:
 
 
 def shutdown_telemetry() -> None:
-    """Flush pending spans (bounded by the exporter's own timeout)."""
+    """Flush pending spans and metrics (bounded by the exporters' own timeouts)."""
     provider = trace.get_tracer_provider()
     if isinstance(provider, TracerProvider):
         provider.force_flush(timeout_millis=5000)
+    meter_provider = metrics.get_meter_provider()
+    if isinstance(meter_provider, MeterProvider):
+        meter_provider.force_flush(timeout_millis=5000)
 
 
 def tracer() -> trace.Tracer:

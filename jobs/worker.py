@@ -15,6 +15,7 @@ filled in from the settings. Attributes the subclass sets itself (e.g. ``max_job
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine, Sequence
@@ -32,6 +33,7 @@ from jobs.errors import ConfigurationError
 from jobs.execution import TIMEOUT_MARGIN, wrap
 from jobs.http import create_http_client
 from jobs.logs import configure_logging
+from jobs.monitor import run_heartbeat
 from jobs.redaction import Redactor
 from jobs.registry import JobFunction, JobSpec, spec_of
 from jobs.schedule import Schedule, cron_job
@@ -96,6 +98,7 @@ def _startup(family: str) -> Hook:
             jobs_pool=JobsPool.sharing(ctx["redis"]),
             redactor=Redactor(settings),
             family=family,
+            heartbeat=asyncio.create_task(run_heartbeat(ctx["redis"], family, settings)),
         )
         logger.info("%s worker ready on queue %s", family, queue_name(family))
 
@@ -103,6 +106,9 @@ def _startup(family: str) -> Hook:
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
+    if "heartbeat" in ctx:
+        ctx["heartbeat"].cancel()
+        await asyncio.gather(ctx["heartbeat"], return_exceptions=True)
     if "http" in ctx:
         await ctx["http"].aclose()
     if "engine" in ctx:

@@ -110,4 +110,8 @@ class FailedJob(Base):
     error_message: Mapped[str] = mapped_column(Text)
     tries: Mapped[int] = mapped_column(Integer)
     trace_id: Mapped[str | None] = mapped_column(String(32))
+    span_id: Mapped[str | None] = mapped_column(String(16))
     failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    #: Set when an operator sent the job back to its queue.
+    requeued_job_id: Mapped[str | None] = mapped_column(String(200))
+    requeued_at: Mapped[dt.datetime | None]

@@ -1,0 +1,164 @@
+"""What operators and dashboards read: queue state, live workers, family health.
+
+Workers write a heartbeat record every ``WORKER_HEARTBEAT_INTERVAL`` seconds (expiring after
+three missed beats) and sample their queue for the metrics; this module reads both, so callers
+never poke at ARQ's Redis keys themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from jobs.constants import FAMILIES, WORKER_KEY_PREFIX, queue_name
+from jobs.metrics import METRICS, QueueSample
+from jobs.settings import Settings
+
+__all__ = [
+    "FamilyHealth",
+    "QueueStats",
+    "WorkerInfo",
+    "family_health",
+    "live_workers",
+    "queue_stats",
+    "run_heartbeat",
+]
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One family's queue: jobs due and waiting, deferred, and the oldest due job's age."""
+
+    family: str
+    queue: str
+    ready: int
+    scheduled: int
+    oldest_age_s: float
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One live worker process, from its last heartbeat."""
+
+    family: str
+    host: str
+    pid: int
+    started_at: float
+    last_heartbeat: float
+    running: int
+    succeeded: int
+    retried: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class FamilyHealth:
+    """Whether a family has a live worker, and how fresh the newest heartbeat is."""
+
+    family: str
+    workers: int
+    last_heartbeat_age_s: float | None
+
+    @property
+    def alive(self) -> bool:
+        """At least one worker of the family has beaten recently."""
+        return self.workers > 0
+
+
+async def queue_stats(redis: Redis, family: str) -> QueueStats:
+    """Read one family's queue from Redis."""
+    queue = queue_name(family)
+    now_ms = time.time() * 1000
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcount(queue, "-inf", now_ms)
+        pipe.zcount(queue, f"({now_ms}", "+inf")
+        pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=1, withscores=True)
+        ready, scheduled, oldest = await pipe.execute()
+    age = max(0.0, (now_ms - oldest[0][1]) / 1000) if oldest else 0.0
+    return QueueStats(family, queue, int(ready), int(scheduled), round(age, 3))
+
+
+async def live_workers(redis: Redis, family: str | None = None) -> list[WorkerInfo]:
+    """Every worker whose heartbeat has not expired (of one family, or of all)."""
+    pattern = f"{WORKER_KEY_PREFIX}{family or '*'}:*"
+    keys = [key async for key in redis.scan_iter(match=pattern, count=500)]
+    if not keys:
+        return []
+    workers = []
+    for raw in await redis.mget(keys):
+        if raw is None:
+            continue
+        try:
+            workers.append(WorkerInfo(**json.loads(raw)))
+        except (TypeError, ValueError):
+            continue
+    return sorted(workers, key=lambda w: (w.family, w.host, w.pid))
+
+
+async def family_health(redis: Redis, family: str) -> FamilyHealth:
+    """How alive one family's workers are."""
+    workers = await live_workers(redis, family)
+    newest = max((w.last_heartbeat for w in workers), default=None)
+    age = None if newest is None else round(max(0.0, time.time() - newest), 3)
+    return FamilyHealth(family, len(workers), age)
+
+
+def _worker_record(family: str, started_at: float) -> dict[str, Any]:
+    outcomes = {outcome: 0 for outcome in ("success", "retry", "failure")}
+    for (_, outcome), count in METRICS.outcomes.items():
+        outcomes[outcome] += count
+    return asdict(
+        WorkerInfo(
+            family=family,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=started_at,
+            last_heartbeat=time.time(),
+            running=METRICS.running[queue_name(family)],
+            succeeded=outcomes["success"],
+            retried=outcomes["retry"],
+            failed=outcomes["failure"],
+        )
+    )
+
+
+def heartbeat_key(family: str) -> str:
+    """The heartbeat key of the current process."""
+    return f"{WORKER_KEY_PREFIX}{family}:{socket.gethostname()}:{os.getpid()}"
+
+
+async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
+    """Beat and sample the family's queue until cancelled; then remove the heartbeat."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}")
+    started_at = time.time()
+    key = heartbeat_key(family)
+    interval = settings.worker_heartbeat_interval
+    next_sample = 0.0
+    try:
+        while True:
+            record = json.dumps(_worker_record(family, started_at))
+            try:
+                await redis.set(key, record, px=int(interval * 3000))
+                if time.monotonic() >= next_sample:
+                    stats = await queue_stats(redis, family)
+                    METRICS.queues[stats.queue] = QueueSample(
+                        stats.ready, stats.scheduled, stats.oldest_age_s
+                    )
+                    next_sample = time.monotonic() + settings.metrics_sample_interval
+                METRICS.beat()
+            except (RedisError, OSError):
+                pass  # Redis is away; the worker's own loop reports it, try again next beat
+            await asyncio.sleep(min(interval, settings.metrics_sample_interval))
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await redis.delete(key)
