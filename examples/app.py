@@ -1,6 +1,8 @@
 """A small FastAPI app that enqueues jobs from its handlers.
 
-Run it with ``uvicorn examples.app:app``; POST /emails to send an e-mail through the worker.
+Run it with ``uvicorn examples.app:app``; POST /emails to send an e-mail through the worker,
+GET /health for the state of Redis, the database and the workers. Requests are traced, so the
+trace of a POST /emails holds the HTTP span, the job's PRODUCER span and the worker's spans.
 """
 
 from __future__ import annotations
@@ -8,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel
 
 from jobs import JobArgumentsError
-from jobs.web import JobsPoolDep, lifespan
+from jobs.web import JobsPoolDep, health_router, lifespan
 
 
 class EmailRequest(BaseModel):
@@ -25,6 +28,8 @@ class EmailRequest(BaseModel):
 def create_app(app_lifespan: Any = lifespan) -> FastAPI:
     """Build the example app with the given lifespan."""
     app = FastAPI(title="assistant jobs example", lifespan=app_lifespan)
+    app.include_router(health_router)
+    FastAPIInstrumentor.instrument_app(app)
 
     @app.post("/emails", status_code=202)
     async def send(request: EmailRequest, pool: JobsPoolDep) -> dict[str, Any]:

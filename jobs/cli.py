@@ -1,8 +1,9 @@
 """``python -m jobs``: what operators do by hand.
 
 Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back), ``worker
-FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …`` and
-``jobs`` (list the declared jobs).
+FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …``,
+``jobs`` (list the declared jobs), ``health`` and ``status`` (workers and queues) and
+``failed list|show|requeue|purge``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs.constants import FAMILIES
 from jobs.errors import ConfigurationError, JobsError
+
+if TYPE_CHECKING:
+    from jobs.operations import Report
 from jobs.settings import Settings, get_settings
 
 __all__ = ["main"]
@@ -83,6 +87,23 @@ async def _enqueue(settings: Settings, name: str, pairs: Sequence[str]) -> str:
     return "a job with that id exists already" if job is None else job.job_id
 
 
+async def _operator_command(settings: Settings, args: argparse.Namespace) -> Report:
+    from jobs import operations
+
+    if args.command == "health":
+        return await operations.health_report(settings, args.families)
+    if args.command == "status":
+        return await operations.status_report(settings)
+    return await operations.failed_command(
+        settings,
+        args.action,
+        record_id=getattr(args, "record_id", None),
+        limit=getattr(args, "limit", 50),
+        job_name=getattr(args, "job_name", None),
+        older_than_days=getattr(args, "older_than_days", None),
+    )
+
+
 def _run_worker(family: str, burst: bool) -> int:
     from arq.worker import run_worker
 
@@ -105,6 +126,18 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("name")
     enqueue.add_argument("arguments", nargs="*", help="key=value; values are JSON or text")
     commands.add_parser("jobs", help="list the declared jobs")
+    health = commands.add_parser("health", help="exit non-zero if a family has no live worker")
+    health.add_argument("families", nargs="*", metavar="FAMILY", help=", ".join(FAMILIES))
+    commands.add_parser("status", help="queues, running and failed jobs, workers: one screen")
+    failed = commands.add_parser("failed", help="list, show, requeue or purge failed jobs")
+    actions = failed.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="newest first")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--job", dest="job_name")
+    for name in ("show", "requeue"):
+        actions.add_parser(name).add_argument("record_id", type=int)
+    purge = actions.add_parser("purge", help="delete records (all, or --older-than DAYS)")
+    purge.add_argument("--older-than", dest="older_than_days", type=float)
     return parser
 
 
@@ -112,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command not in ("migrate", "downgrade", "worker"):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         settings = get_settings()
         if args.command in ("migrate", "downgrade"):
@@ -126,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_worker(args.family, args.burst)
         elif args.command == "enqueue":
             print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
+        elif args.command in ("health", "status", "failed"):
+            report = asyncio.run(_operator_command(settings, args))
+            print(report.text)
+            return report.exit_code
         elif args.command == "jobs":
             from jobs.registry import all_jobs
 

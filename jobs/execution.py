@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -146,7 +147,14 @@ class _Try:
         message = self.redact(str(exc))
         error_type = type(exc).__qualname__
         self.span.set_attribute("error.type", error_type)
-        self.span.record_exception(exc, attributes={"exception.message": message})
+        stacktrace = "".join(traceback.format_exception(exc))
+        self.span.record_exception(
+            exc,
+            attributes={
+                "exception.message": message,
+                "exception.stacktrace": self.redact(stacktrace),
+            },
+        )
         self.span.set_status(Status(StatusCode.ERROR, message[:200]))
         span_context = self.span.get_span_context()
         await record_failed_job(
@@ -154,7 +162,7 @@ class _Try:
             job_id=self.job_id,
             job_name=self.spec.name,
             queue=self.spec.queue,
-            arguments=self.spec.masked(self.ctx.get("job_kwargs", {})),
+            arguments=self.redact.values(self.spec.masked(self.ctx.get("job_kwargs", {}))),
             error_type=error_type,
             error_message=message,
             tries=self.try_number,

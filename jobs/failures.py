@@ -1,16 +1,28 @@
-"""The failed-jobs table: writing a record when a job fails for good, and reading them."""
+"""The failed-jobs table: recording permanent failures, and what operators do with them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from opentelemetry.trace import Link, SpanContext, TraceFlags
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from jobs.db.models import FailedJob
+from jobs.db.models import FailedJob, utcnow
+from jobs.errors import JobsError
+from jobs.registry import get_job
+from jobs.telemetry import tracer
 
-__all__ = ["recent_failed_jobs", "record_failed_job"]
+__all__ = [
+    "count_failed_since",
+    "get_failed_job",
+    "list_failed_jobs",
+    "purge_failed_jobs",
+    "record_failed_job",
+    "requeue_failed_job",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +68,92 @@ async def record_failed_job(
     return True
 
 
-async def recent_failed_jobs(
-    sessions: async_sessionmaker[AsyncSession], *, limit: int = 50
+async def list_failed_jobs(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    limit: int = 50,
+    job_name: str | None = None,
+    queue: str | None = None,
 ) -> list[FailedJob]:
-    """The newest failed-job records first."""
+    """The newest failed-job records first, optionally of one job or queue."""
+    query = select(FailedJob).order_by(FailedJob.failed_at.desc(), FailedJob.id.desc()).limit(limit)
+    if job_name is not None:
+        query = query.where(FailedJob.job_name == job_name)
+    if queue is not None:
+        query = query.where(FailedJob.queue == queue)
     async with sessions() as session:
-        result = await session.scalars(
-            select(FailedJob).order_by(FailedJob.failed_at.desc(), FailedJob.id.desc()).limit(limit)
+        return list(await session.scalars(query))
+
+
+async def get_failed_job(sessions: async_sessionmaker[AsyncSession], record_id: int) -> FailedJob:
+    """One failed-job record; JobsError if there is none with that id."""
+    async with sessions() as session:
+        record = await session.get(FailedJob, record_id)
+    if record is None:
+        raise JobsError(f"no failed job with id {record_id}")
+    return record
+
+
+async def count_failed_since(
+    sessions: async_sessionmaker[AsyncSession], since: dt.datetime
+) -> dict[str, int]:
+    """Failed jobs per queue since ``since``."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(FailedJob.queue, func.count())
+            .where(FailedJob.failed_at >= since)
+            .group_by(FailedJob.queue)
         )
-        return list(result)
+        return {queue: int(count) for queue, count in rows}
+
+
+async def purge_failed_jobs(
+    sessions: async_sessionmaker[AsyncSession], *, older_than: dt.timedelta | None = None
+) -> int:
+    """Delete failed-job records (those older than ``older_than``, or all); how many."""
+    statement = delete(FailedJob)
+    if older_than is not None:
+        statement = statement.where(FailedJob.failed_at < utcnow() - older_than)
+    async with sessions.begin() as session:
+        result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def requeue_failed_job(
+    sessions: async_sessionmaker[AsyncSession], pool: Any, record_id: int
+) -> str:
+    """Send a failed job back to its family's queue with its original arguments.
+
+    The new job's trace links to the failed one. Refused when the record held secret arguments
+    (they were masked and cannot be recovered) or was requeued already.
+    """
+    record = await get_failed_job(sessions, record_id)
+    if record.requeued_job_id:
+        raise JobsError(f"failed job {record_id} was requeued already as {record.requeued_job_id}")
+    spec = get_job(record.job_name)
+    secret = sorted(key for key in record.arguments if spec.is_secret_argument(key))
+    if secret:
+        raise JobsError(
+            f"failed job {record_id} had secret arguments ({', '.join(secret)}) that were not "
+            "stored; enqueue it anew with them"
+        )
+    links = []
+    if record.trace_id and record.span_id:
+        failed = SpanContext(
+            int(record.trace_id, 16),
+            int(record.span_id, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        links.append(Link(failed, {"jobs.link": "requeue of failed job"}))
+    with tracer().start_as_current_span(f"requeue {record.job_name}", links=links):
+        job = await pool.enqueue_job(record.job_name, **record.arguments)
+    if job is None:
+        raise JobsError(f"failed job {record_id} could not be enqueued")
+    async with sessions.begin() as session:
+        await session.execute(
+            update(FailedJob)
+            .where(FailedJob.id == record_id)
+            .values(requeued_job_id=job.job_id, requeued_at=utcnow())
+        )
+    return str(job.job_id)

@@ -11,13 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
 
 from jobs.settings import Settings
 
-__all__ = ["JsonFormatter", "TextFormatter", "configure_logging", "trace_fields"]
+__all__ = [
+    "JsonFormatter",
+    "SecretFilter",
+    "TextFormatter",
+    "configure_logging",
+    "trace_fields",
+]
+
+#: ``name=value`` pairs whose name looks secret, as ARQ writes job arguments into its log lines.
+_SECRET_PAIR = re.compile(
+    r"(\b\w*(?:password|secret|token|api_?key|authorization)\w*)="
+    r"('[^']*'|\"[^\"]*\"|[^,\s)]+)",
+    re.IGNORECASE,
+)
 
 
 def trace_fields() -> dict[str, str]:
@@ -69,8 +84,39 @@ class TextFormatter(logging.Formatter):
         return f"{text} {extras}" if extras else text
 
 
+class SecretFilter(logging.Filter):
+    """Masks configured secret values, and arguments named like secrets, in log records.
+
+    ARQ logs every job's arguments when it starts it; this filter on ARQ's loggers (and on the
+    project's) keeps a password argument or a leaked secret out of the log.
+    """
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        super().__init__()
+        self._redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message if it holds a secret; never drops a record."""
+        message = record.getMessage()
+        masked = _SECRET_PAIR.sub(r"\1='***'", self._redact(message))
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
-    """Send the ``jobs`` loggers to stderr in ``LOG_FORMAT`` unless something handles them."""
+    """Send the ``jobs`` loggers to stderr in ``LOG_FORMAT`` unless something handles them.
+
+    Secrets are masked in the records of the ``jobs`` and ``arq`` loggers either way.
+    """
+    from jobs.redaction import Redactor
+
+    secret_filter = SecretFilter(Redactor(settings))
+    for name in ("jobs", "arq.worker", "arq.jobs", "arq.connections"):
+        target = logging.getLogger(name)
+        for existing in [f for f in target.filters if isinstance(f, SecretFilter)]:
+            target.removeFilter(existing)
+        target.addFilter(secret_filter)
     logger = logging.getLogger("jobs")
     logger.setLevel(settings.log_level)
     if logger.handlers or logging.getLogger().handlers:

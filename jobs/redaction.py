@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
@@ -33,3 +35,13 @@ class Redactor:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text
+
+    def values(self, data: Any) -> Any:
+        """``data`` (JSON-like: dicts, lists, strings) with secrets masked in every string."""
+        if isinstance(data, str):
+            return self(data)
+        if isinstance(data, dict):
+            return {key: self.values(value) for key, value in data.items()}
+        if isinstance(data, list | tuple):
+            return [self.values(value) for value in data]
+        return data

@@ -70,9 +70,12 @@ class JobSpec:
 
     def masked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` with every secret argument's value replaced by ``"***"``."""
-        return {key: "***" if self._is_secret(key) else value for key, value in kwargs.items()}
+        return {
+            key: "***" if self.is_secret_argument(key) else value for key, value in kwargs.items()
+        }
 
-    def _is_secret(self, key: str) -> bool:
+    def is_secret_argument(self, key: str) -> bool:
+        """Whether the value of argument ``key`` is masked wherever arguments are recorded."""
         lowered = key.lower()
         return key in self.secret_arguments or any(h in lowered for h in SECRET_NAME_HINTS)
 

@@ -50,8 +50,12 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: How long one export may take, retries included, before its batch is dropped.
+EXPORT_TIMEOUT_S = 2
 _lock = threading.Lock()
 _configured = False
+_owned_by_worker = False
 
 
 class DropOrphanClientSpans(Sampler):
@@ -107,7 +111,7 @@ def _span_processors(settings: Settings) -> list[SpanProcessor]:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
-        return [BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=5))]
+        return [BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S))]
     if settings.otel_traces_exporter == "console":
         return [BatchSpanProcessor(ConsoleSpanExporter())]
     return []
@@ -120,7 +124,7 @@ def _metric_readers(settings: Settings) -> list[MetricReader]:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
         endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/metrics"
-        exporter = OTLPMetricExporter(endpoint=endpoint, timeout=5)
+        exporter = OTLPMetricExporter(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S)
         readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval))
     elif settings.otel_metrics_exporter == "console":
         readers.append(
@@ -141,16 +145,21 @@ def configure_telemetry(
     *,
     extra_processors: Sequence[SpanProcessor] = (),
     extra_metric_readers: Sequence[MetricReader] = (),
+    owned_by_worker: bool = False,
 ) -> None:
     """Install the process's tracer and meter providers once; later calls do nothing.
+
+    ``owned_by_worker``: the providers belong to this process's ARQ worker, which shuts them
+    down when it stops (see :func:`shutdown_telemetry`).
 
     With ``OTEL_SDK_DISABLED=true`` nothing is installed and every span is a no-op. With
     ``METRICS_PORT`` set, a Prometheus scrape endpoint serves ``/metrics`` on that port.
     """
-    global _configured
+    global _configured, _owned_by_worker
     with _lock:
         if settings.otel_sdk_disabled or _configured:
             return
+        _owned_by_worker = owned_by_worker
         resource = Resource.create(
             {
                 SERVICE_NAME: settings.service_name(family),
@@ -182,13 +191,21 @@ def _instrument_libraries() -> None:
 
 
 def shutdown_telemetry() -> None:
-    """Flush pending spans and metrics (bounded by the exporters' own timeouts)."""
+    """Export what is pending and stop, in bounded time even if the collector is down.
+
+    Each exporter gives up after ``EXPORT_TIMEOUT_S``; spans that cannot be sent are dropped.
+    Providers installed by someone else (an application embedding a worker) are only flushed.
+    """
     provider = trace.get_tracer_provider()
+    if not _owned_by_worker:
+        if isinstance(provider, TracerProvider):
+            provider.force_flush(timeout_millis=EXPORT_TIMEOUT_S * 1000)
+        return
     if isinstance(provider, TracerProvider):
-        provider.force_flush(timeout_millis=5000)
+        provider.shutdown()
     meter_provider = metrics.get_meter_provider()
     if isinstance(meter_provider, MeterProvider):
-        meter_provider.force_flush(timeout_millis=5000)
+        meter_provider.shutdown(timeout_millis=EXPORT_TIMEOUT_S * 1000)
 
 
 def tracer() -> trace.Tracer:

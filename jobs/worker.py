@@ -28,7 +28,7 @@ from arq.worker import func
 from jobs.client import JobsPool
 from jobs.constants import FAMILIES, queue_name
 from jobs.db.engine import create_engine, create_session_factory
-from jobs.db.migrate import current_revision, head_revision
+from jobs.db.migrate import require_current_schema
 from jobs.errors import ConfigurationError
 from jobs.execution import TIMEOUT_MARGIN, wrap
 from jobs.http import create_http_client
@@ -80,15 +80,13 @@ def _startup(family: str) -> Hook:
         settings: Settings = ctx.get("settings") or get_settings()
         ctx["settings"] = settings
         configure_logging(settings)
-        configure_telemetry(settings, family)
+        configure_telemetry(settings, family, owned_by_worker=True)
         engine = create_engine(settings)
-        current, head = await current_revision(engine), head_revision()
-        if current != head:
+        try:
+            await require_current_schema(engine)
+        except ConfigurationError:
             await engine.dispose()
-            raise ConfigurationError(
-                f"database {engine.url.render_as_string(hide_password=True)} is at revision "
-                f"{current or 'none'}, expected {head}: run `python -m jobs migrate`"
-            )
+            raise
         http = create_http_client(settings)
         instrument_http_client(http)
         ctx.update(

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 from arq.worker import Worker
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
@@ -35,6 +36,7 @@ POSTGRES_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{POSTGRES_TEST_DB}
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
 
 SPANS = InMemorySpanExporter()
+METRICS_READER = InMemoryMetricReader()
 
 
 def service_missing(what: str, how: str) -> None:
@@ -51,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         load_settings(otel_traces_exporter="none"),
         "tests",
         extra_processors=[SimpleSpanProcessor(SPANS)],
+        extra_metric_readers=[METRICS_READER],
     )
 
 

@@ -9,7 +9,14 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "require_current_schema",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -49,3 +56,15 @@ def head_revision() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def require_current_schema(engine: AsyncEngine) -> None:
+    """Raise ConfigurationError unless the database is migrated to the newest revision."""
+    from jobs.errors import ConfigurationError
+
+    current, head = await current_revision(engine), head_revision()
+    if current != head:
+        raise ConfigurationError(
+            f"database {engine.url.render_as_string(hide_password=True)} is at revision "
+            f"{current or 'none'}, expected {head}: run `python -m jobs migrate`"
+        )
