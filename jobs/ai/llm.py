@@ -100,8 +100,11 @@ def _error_message(response: httpx.Response) -> str:
 class ChatClient:
     """Sends chat completion requests with the shared HTTP client and the LLM settings."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, settings: Settings, *, backoff_base: float = 0.5
+    ) -> None:
         self._http = http
+        self._backoff_base = backoff_base
         self._url = settings.llm_base_url.rstrip("/") + "/chat/completions"
         self._model = settings.llm_model
         self._headers = {"Content-Type": "application/json"}
@@ -122,7 +125,9 @@ class ChatClient:
                 "POST", self._url, json=body, headers=self._headers, timeout=request_timeout
             )
 
-        response = await send_with_retries(self._http, build, max_wait=min(30.0, request_timeout))
+        response = await send_with_retries(
+            self._http, build, backoff_base=self._backoff_base, max_wait=min(30.0, request_timeout)
+        )
         if response.status_code != 200:
             raise LlmError(f"LLM API HTTP {response.status_code}: {_error_message(response)}")
         try:

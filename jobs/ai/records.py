@@ -132,12 +132,17 @@ async def finish_run(
             raise RuntimeError(f"run {run_id} vanished")
         task = await session.get(AiTask, run.task_id, with_for_update=True)
         if finished.rowcount == 1 and task is not None:  # type: ignore[attr-defined]
-            _update_task(task, answer, error, now, max_failures)
+            _update_task(task, run.scheduled_for, answer, error, now, max_failures)
     return run
 
 
 def _update_task(
-    task: AiTask, answer: str | None, error: str | None, now: dt.datetime, max_failures: int
+    task: AiTask,
+    scheduled_for: dt.datetime,
+    answer: str | None,
+    error: str | None,
+    now: dt.datetime,
+    max_failures: int,
 ) -> None:
     task.last_run_at = now
     if error is None:
@@ -154,8 +159,11 @@ def _update_task(
         task.pause_reason = f"{task.failures_in_row} failed runs in a row; last: {error}"[
             :RESULT_CHARS
         ]
-    elif task.cron_expression is None and task.next_run_at is None:
+    elif task.cron_expression is None and (
+        task.next_run_at is None or task.next_run_at <= scheduled_for
+    ):  # a one-off task is done unless the run itself moved it to a later time
         task.state = AiTaskState.DONE
+        task.next_run_at = None
 
 
 def run_summary(run: AiTaskRun) -> dict[str, Any]:
