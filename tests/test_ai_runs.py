@@ -54,7 +54,7 @@ async def test_run_calls_two_tools_and_answers(
     sessions: async_sessionmaker[AsyncSession],
     llm_server: FakeLlm,
 ) -> None:
-    """The model reads the calendar and Notion (the user's rows only), then answers; all recorded."""
+    """The model reads the user's calendar and Notion rows only, then answers; all recorded."""
     ann = await add_user(sessions, "ann@example.com")
     await add_user(sessions, "bob@example.com")
     task_id = await add_task(sessions, ann, next_run_at=DUE)
@@ -99,7 +99,7 @@ async def test_another_users_task_id_is_refused(
     sessions: async_sessionmaker[AsyncSession],
     llm_server: FakeLlm,
 ) -> None:
-    """save_ai_task naming Bob's task id in Ann's run is a tool error and Bob's task is untouched."""
+    """save_ai_task naming Bob's task id in Ann's run is a tool error; Bob's task is untouched."""
     ann, bob = (
         await add_user(sessions, "ann@example.com"),
         await add_user(sessions, "bob@example.com"),
@@ -208,7 +208,7 @@ async def test_transient_llm_failure_is_retried_then_recorded_on_the_last_try(
     sessions: async_sessionmaker[AsyncSession],
     llm_server: FakeLlm,
 ) -> None:
-    """A 429 asking for 60 s re-raises on try 1 (run stays open) and fails the run on the last try."""
+    """A 429 asking for 60 s re-raises on try 1 (run stays open) and fails the last try's run."""
     ann = await add_user(sessions, "ann@example.com")
     task_id = await add_task(sessions, ann, next_run_at=DUE, cron="0 7 * * *")
     llm_server.fail(429, retry_after=60, times=2)

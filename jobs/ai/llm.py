@@ -108,7 +108,7 @@ class ChatClient:
         self._url = settings.llm_base_url.rstrip("/") + "/chat/completions"
         self._model = settings.llm_model
         self._headers = {"Content-Type": "application/json"}
-        if settings.llm_api_key is not None:
+        if settings.llm_api_key is not None and settings.llm_api_key.get_secret_value():
             self._headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
 
     async def complete(
