@@ -7,6 +7,7 @@ field is documented one-to-one in ``.env.example``. Nothing else in the project 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from pathlib import Path
 from typing import Annotated, Literal
@@ -84,6 +85,26 @@ class Settings(BaseSettings):
     # shared HTTP client
     http_timeout: PositiveFloat = 30.0
     http_max_connections: PositiveInt = 100
+
+    # maintenance family
+    maintenance_worker: FamilyTuning = FamilyTuning(
+        max_jobs=2, job_timeout=3600.0, shutdown_grace=60.0
+    )
+    session_cleanup_batch_size: PositiveInt = 1000
+    failed_job_retention: dt.timedelta = dt.timedelta(days=30)
+    email_retention: dt.timedelta = dt.timedelta(days=90)
+    sqlite_vacuum_free_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
+    vacuum_lock_timeout: PositiveFloat = 5.0
+
+    # ai family
+    ai_worker: FamilyTuning = FamilyTuning(max_jobs=10, job_timeout=300.0, shutdown_grace=60.0)
+    llm_base_url: str = "https://api.openai.com/v1"
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_max_steps: PositiveInt = 8
+    llm_max_tokens: PositiveInt = 50000
+    llm_timeout: PositiveFloat = 120.0
+    ai_task_max_failures: PositiveInt = 3
 
     # telemetry (the standard OpenTelemetry variables)
     otel_sdk_disabled: bool = False

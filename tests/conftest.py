@@ -23,6 +23,7 @@ from jobs.db import Base, create_engine, create_session_factory, upgrade
 from jobs.settings import Settings, load_settings
 from jobs.telemetry import configure_telemetry
 from jobs.worker import Cron, worker_options
+from tests.llm_server import FakeLlm
 from tests.smtp_server import SmtpServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -140,6 +141,13 @@ def database_url(
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server on a free local port."""
     with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_server() -> Iterator[FakeLlm]:
+    """A scripted OpenAI-compatible chat completions server on a free local port."""
+    with FakeLlm() as server:
         yield server
 
 
