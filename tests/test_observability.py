@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from examples.app import create_app
 from jobs import JobsError, JobsPool
+from jobs.constants import FAMILIES
 from jobs.db import FailedJob, User
 from jobs.email import process_email_queue, send_daily_email_summary
 from jobs.monitor import run_heartbeat
@@ -147,7 +148,8 @@ async def test_status_counts_queued_deferred_and_failed(pool: JobsPool, settings
     await run_burst(await make_worker(settings, [sample_jobs.broken]))
     await pool.enqueue_job("test_echo", number=1)
     await pool.enqueue_job("test_echo", number=2, _defer_by=600)
-    [_, email_line] = (await status_report(settings)).text.splitlines()
+    lines = (await status_report(settings)).text.splitlines()
+    [email_line] = [line for line in lines if line.startswith("email ")]
     family, queued, deferred, _oldest, running, failed, workers = email_line.split()
     assert (family, queued, deferred, running, failed, workers) == (
         "email",
@@ -162,18 +164,21 @@ async def test_status_counts_queued_deferred_and_failed(pool: JobsPool, settings
 async def test_health_endpoint_reports_missing_and_live_workers(
     pool: JobsPool, settings: Settings
 ) -> None:
-    """/health is 503 while no email worker beats, 200 once one does."""
+    """/health is 503 while the email family has no worker, 200 once every family beats."""
     app = create_app(make_lifespan(settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
             down = await client.get("/health")
             beating = settings.model_copy(update={"worker_heartbeat_interval": 0.05})
-            heartbeat = asyncio.create_task(run_heartbeat(pool, "email", beating))
+            beats = [
+                asyncio.create_task(run_heartbeat(pool, family, beating)) for family in FAMILIES
+            ]
             await asyncio.sleep(0.2)
             up = await client.get("/health")
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            for beat in beats:
+                beat.cancel()
+            await asyncio.gather(*beats, return_exceptions=True)
     assert down.status_code == 503
     assert down.json()["families"]["email"]["status"] == "down: no live worker"
     assert (down.json()["redis"], down.json()["database"]) == ("ok", "ok")
