@@ -1,8 +1,8 @@
 """``python -m jobs``: what operators do by hand.
 
 Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back), ``worker
-FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …`` and
-``jobs`` (list the declared jobs).
+FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …``,
+``jobs`` (list the declared jobs) and ``restore ARCHIVE`` (restore a user's backup).
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("name")
     enqueue.add_argument("arguments", nargs="*", help="key=value; values are JSON or text")
     commands.add_parser("jobs", help="list the declared jobs")
+    restore = commands.add_parser("restore", help="verify a user's backup and restore its rows")
+    restore.add_argument("archive", help="a backup file from BACKUP_DIR/<user id>/")
     return parser
 
 
@@ -134,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(
                     f"{spec.name:28} {spec.queue:20} max_tries={spec.retry.max_tries} ({arguments})"
                 )
+        elif args.command == "restore":
+            from jobs.files.restore_command import restore_archive
+
+            print(asyncio.run(restore_archive(settings, args.archive)))
     except (ConfigurationError, JobsError) as error:
         print(f"jobs: {error}", file=sys.stderr)
         return 2

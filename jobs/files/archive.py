@@ -1,0 +1,157 @@
+"""The backup archive: one gzip file of JSON Lines, written as a stream and checked on read.
+
+Layout (format version 1), one JSON document per line::
+
+    {"kind": "header", "format": "jobs-user-backup", "version": 1, "user_id": 7,
+     "schema_revision": "0002", "created_at": "…", "tables": ["users", …]}
+    {"kind": "row", "table": "users", "row": {"id": 7, …}}
+    …
+    {"kind": "manifest", "user_id": 7, "schema_revision": "0002", "rows": 1234,
+     "counts": {"users": 1, …}, "sha256": "<hex of every byte before this line>"}
+
+The manifest comes last, so a file cut short has none; its checksum covers every line before
+it, and gzip's own CRC and the fixed gzip header catch damage inside the compressed stream.
+The file is written under a hidden temporary name with mode 0600 and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from jobs.errors import JobsError
+from jobs.files.values import encode_value
+
+__all__ = [
+    "ARCHIVE_SUFFIX",
+    "ArchiveWriter",
+    "BackupError",
+    "read_archive",
+]
+
+FORMAT = "jobs-user-backup"
+VERSION = 1
+ARCHIVE_SUFFIX = ".jsonl.gz"
+PARTIAL_SUFFIX = ".partial"
+# What gzip.GzipFile(mtime=0) writes: magic, deflate, no flags, mtime 0, XFL 0, OS unknown.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+class BackupError(JobsError):
+    """A backup cannot be written, or a backup file is damaged, incomplete or not a backup."""
+
+
+def _line(document: Mapping[str, Any]) -> bytes:
+    text = json.dumps(document, default=encode_value, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8") + b"\n"
+
+
+class ArchiveWriter:
+    """Writes one archive to ``<path>.partial`` and renames it to ``path`` on :meth:`finish`."""
+
+    def __init__(self, path: Path, header: Mapping[str, Any]) -> None:
+        self.path = path
+        self.partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+        self.counts: dict[str, int] = {}
+        self.digest = hashlib.sha256()
+        self.header = {"kind": "header", "format": FORMAT, "version": VERSION, **header}
+        fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.raw = os.fdopen(fd, "wb")
+        self.gzip = gzip.GzipFile(fileobj=self.raw, mode="wb", mtime=0, compresslevel=6)
+        self._write(_line(self.header))
+
+    def _write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.gzip.write(data)
+
+    def write_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append rows of ``table``."""
+        lines = [_line({"kind": "row", "table": table, "row": dict(row)}) for row in rows]
+        self.counts[table] = self.counts.get(table, 0) + len(lines)
+        self._write(b"".join(lines))
+
+    def finish(self) -> dict[str, Any]:
+        """Write the manifest, flush to disk and give the file its final name; the manifest."""
+        manifest = {
+            "kind": "manifest",
+            "user_id": self.header["user_id"],
+            "schema_revision": self.header["schema_revision"],
+            "rows": sum(self.counts.values()),
+            "counts": self.counts,
+            "sha256": self.digest.hexdigest(),
+        }
+        self.gzip.write(_line(manifest))
+        self.gzip.close()
+        self.raw.flush()
+        os.fsync(self.raw.fileno())
+        self.raw.close()
+        os.replace(self.partial, self.path)
+        return manifest
+
+    def abort(self) -> None:
+        """Close and delete the partial file."""
+        self.gzip.close()
+        self.raw.close()
+        self.partial.unlink(missing_ok=True)
+
+
+def _documents(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    with path.open("rb") as raw:
+        if raw.read(len(GZIP_HEADER)) != GZIP_HEADER:
+            raise BackupError(f"{path} is not a backup archive (unexpected gzip header)")
+        raw.seek(0)
+        with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            for number, line in enumerate(stream, start=1):
+                try:
+                    document = json.loads(line)
+                except ValueError:
+                    raise BackupError(f"{path}: line {number} is not valid JSON") from None
+                if not isinstance(document, dict):
+                    raise BackupError(f"{path}: line {number} is not a JSON object")
+                yield line, document
+
+
+def read_archive(path: Path) -> Iterator[dict[str, Any]]:
+    """The documents of an archive (header, rows, manifest), checking it as it goes.
+
+    Raises :class:`BackupError` — at the latest after the manifest — when the file is
+    truncated, corrupted, has no manifest, or its checksum or row counts do not match. Callers
+    must not treat anything they read as valid before the iteration has ended.
+    """
+    digest = hashlib.sha256()
+    counts: dict[str, int] = {}
+    manifest: dict[str, Any] | None = None
+    try:
+        for number, (line, document) in enumerate(_documents(path), start=1):
+            kind = document.get("kind")
+            if manifest is not None:
+                raise BackupError(f"{path}: data after the manifest")
+            if (number == 1) != (kind == "header"):
+                raise BackupError(f"{path}: line {number} is not where a backup header belongs")
+            if number == 1 and (document.get("format"), document.get("version")) != (
+                FORMAT,
+                VERSION,
+            ):
+                raise BackupError(f"{path} is not a version-{VERSION} backup of this project")
+            if kind == "manifest":
+                manifest = document
+            else:
+                if kind == "row":
+                    table = str(document.get("table"))
+                    counts[table] = counts.get(table, 0) + 1
+                digest.update(line)
+            yield document
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise BackupError(f"{path} is truncated or corrupted ({error})") from None
+    if manifest is None:
+        raise BackupError(f"{path} is incomplete: it has no manifest")
+    if manifest.get("sha256") != digest.hexdigest():
+        raise BackupError(f"{path} is corrupted: its SHA-256 does not match the manifest")
+    if manifest.get("counts") != counts:
+        raise BackupError(f"{path} is corrupted: its row counts do not match the manifest")
