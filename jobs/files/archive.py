@@ -70,7 +70,7 @@ class ArchiveWriter:
         self.digest.update(data)
         self.gzip.write(data)
 
-    def write_rows(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
+    def write_rows(self, table: str, rows: Iterable[Mapping[Any, Any]]) -> None:
         """Append rows of ``table``."""
         lines = [_line({"kind": "row", "table": table, "row": dict(row)}) for row in rows]
         self.counts[table] = self.counts.get(table, 0) + len(lines)
@@ -101,54 +101,70 @@ class ArchiveWriter:
         self.partial.unlink(missing_ok=True)
 
 
-def _documents(path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+def _lines(path: Path) -> Iterator[bytes]:
     with path.open("rb") as raw:
         if raw.read(len(GZIP_HEADER)) != GZIP_HEADER:
             raise BackupError(f"{path} is not a backup archive (unexpected gzip header)")
         raw.seek(0)
         with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-            for number, line in enumerate(stream, start=1):
-                try:
-                    document = json.loads(line)
-                except ValueError:
-                    raise BackupError(f"{path}: line {number} is not valid JSON") from None
-                if not isinstance(document, dict):
-                    raise BackupError(f"{path}: line {number} is not a JSON object")
-                yield line, document
+            yield from stream
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _misplaced(number: int, document: dict[str, Any] | None, after_manifest: bool) -> str | None:
+    """What is wrong with line ``number`` of an archive, if anything."""
+    if document is None:
+        return f"line {number} is not a JSON object"
+    if after_manifest:
+        return f"line {number} comes after the manifest"
+    kind = document.get("kind")
+    if (number == 1) != (kind == "header"):
+        return f"line {number} is not where the header belongs"
+    if kind == "header" and (document.get("format"), document.get("version")) != (FORMAT, VERSION):
+        return f"it is not a version-{VERSION} {FORMAT} archive"
+    if kind not in ("header", "row", "manifest"):
+        return f"line {number} is of unknown kind {kind!r}"
+    return None
 
 
 def read_archive(path: Path) -> Iterator[dict[str, Any]]:
-    """The documents of an archive (header, rows, manifest), checking it as it goes.
+    """The header and row documents of an archive, checking it as it goes.
 
-    Raises :class:`BackupError` — at the latest after the manifest — when the file is
-    truncated, corrupted, has no manifest, or its checksum or row counts do not match. Callers
-    must not treat anything they read as valid before the iteration has ended.
+    Raises :class:`BackupError` — at the latest once the whole file has been read — when the
+    file is truncated, corrupted, has no manifest, or its checksum or row counts do not match
+    the manifest. Nothing read may be trusted before the iteration has ended.
     """
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
     manifest: dict[str, Any] | None = None
+    damage: str | None = None
     try:
-        for number, (line, document) in enumerate(_documents(path), start=1):
-            kind = document.get("kind")
-            if manifest is not None:
-                raise BackupError(f"{path}: data after the manifest")
-            if (number == 1) != (kind == "header"):
-                raise BackupError(f"{path}: line {number} is not where a backup header belongs")
-            if number == 1 and (document.get("format"), document.get("version")) != (
-                FORMAT,
-                VERSION,
-            ):
-                raise BackupError(f"{path} is not a version-{VERSION} backup of this project")
-            if kind == "manifest":
+        for number, line in enumerate(_lines(path), start=1):
+            if damage is not None:
+                continue  # read on: gzip's CRC at the end may name the damage better
+            document = _parse(line)
+            damage = _misplaced(number, document, manifest is not None)
+            if damage is not None or document is None:
+                continue
+            if document["kind"] == "manifest":
                 manifest = document
-            else:
-                if kind == "row":
-                    table = str(document.get("table"))
-                    counts[table] = counts.get(table, 0) + 1
-                digest.update(line)
+                continue
+            digest.update(line)
+            if document["kind"] == "row":
+                table = str(document.get("table"))
+                counts[table] = counts.get(table, 0) + 1
             yield document
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise BackupError(f"{path} is truncated or corrupted ({error})") from None
+    if damage is not None:
+        raise BackupError(f"{path} is corrupted: {damage}")
     if manifest is None:
         raise BackupError(f"{path} is incomplete: it has no manifest")
     if manifest.get("sha256") != digest.hexdigest():

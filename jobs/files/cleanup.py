@@ -141,9 +141,7 @@ class _Sweep:
         self.report.dirs_removed += 1
 
 
-def sweep_temp_dir(
-    root: Path, max_age: dt.timedelta, *, now: float | None = None
-) -> CleanupReport:
+def sweep_temp_dir(root: Path, max_age: dt.timedelta, *, now: float | None = None) -> CleanupReport:
     """Remove files under ``root`` last modified more than ``max_age`` ago, then empty dirs.
 
     A directory is removed when it is empty after the sweep and either the sweep emptied it or

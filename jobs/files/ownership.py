@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, MetaData, Select, Table, select
 
-__all__ = ["OwnedTable", "USERS_TABLE", "owned_tables"]
+__all__ = ["USERS_TABLE", "OwnedTable", "owned_tables"]
 
 USERS_TABLE = "users"
 OWNER_COLUMN = "user_id"
@@ -25,7 +25,7 @@ class OwnedTable:
 
     table: Table
     path: tuple[tuple[str, str, str], ...]
-    """Foreign keys from ``table`` to the owning table: (column, referred table, referred column)."""
+    """Foreign keys leading to the owner: (column, referred table, referred column) each."""
 
     @property
     def name(self) -> str:

@@ -51,42 +51,56 @@ def _decoders() -> dict[str, RowDecoder]:
     return {owned.name: RowDecoder(owned.table) for owned in owned_tables(Base.metadata)}
 
 
-def _decoded_rows(
-    path: Path, decoders: dict[str, RowDecoder], user_id: int | None = None
-) -> Iterator[tuple[str, dict[str, Any]]]:
+def _decode(
+    path: Path, document: dict[str, Any], decoders: dict[str, RowDecoder], user_id: int
+) -> tuple[str, dict[str, Any]]:
+    table = str(document.get("table"))
+    decoder = decoders.get(table)
+    if decoder is None:
+        raise BackupError(f"{path}: table {table!r} is not a user-owned table here")
+    try:
+        row = decoder.decode(document["row"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise BackupError(f"{path}: a row of {table} does not fit the table: {error}") from None
+    owner = row.get("id") if table == USERS_TABLE else row.get(OWNER_COLUMN, user_id)
+    if owner != user_id:
+        raise BackupError(f"{path}: a row of {table} belongs to another user")
+    return table, row
+
+
+def _decoded_rows(path: Path, user_id: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    decoders = _decoders()
     for document in read_archive(path):
-        if document["kind"] == "header":
-            user_id = int(document["user_id"])
-        if document["kind"] != "row":
-            continue
-        table = document.get("table")
-        decoder = decoders.get(str(table))
-        if decoder is None:
-            raise BackupError(f"{path}: table {table!r} is not a user-owned table here")
-        try:
-            row = decoder.decode(document["row"])
-        except (ValueError, TypeError, KeyError) as error:
-            raise BackupError(f"{path}: a row of {table} does not fit the table: {error}") from None
-        owner = row.get("id") if table == USERS_TABLE else row.get(OWNER_COLUMN, user_id)
-        if owner != user_id:
-            raise BackupError(f"{path}: a row of {table} belongs to another user")
-        yield str(table), row
+        if document["kind"] == "row":
+            yield _decode(path, document, decoders, user_id)
 
 
 def _verify(path: Path) -> RestoreReport:
     if not path.is_file():
         raise BackupError(f"{path} does not exist or is not a file")
-    header: dict[str, Any] = {}
+    decoders = _decoders()
+    report: RestoreReport | None = None
+    problem: BackupError | None = None
     for document in read_archive(path):
-        header = document
-        break
-    try:
-        user_id = int(header["user_id"])
-    except (KeyError, TypeError, ValueError):
-        raise BackupError(f"{path}: the header names no user") from None
-    report = RestoreReport(path, user_id, header.get("schema_revision"))
-    for table, _ in _decoded_rows(path, _decoders()):
-        report.counts[table] = report.counts.get(table, 0) + 1
+        if document["kind"] == "header":
+            try:
+                user_id = int(document["user_id"])
+            except (KeyError, TypeError, ValueError):
+                raise BackupError(f"{path}: the header names no user") from None
+            report = RestoreReport(path, user_id, document.get("schema_revision"))
+        elif document["kind"] == "row" and report is not None:
+            # a damaged stream may decode into odd rows before gzip's CRC check at the end
+            # catches it: report the damage, not the odd row
+            try:
+                table, _ = _decode(path, document, decoders, report.user_id)
+            except BackupError as error:
+                problem = problem or error
+                continue
+            report.counts[table] = report.counts.get(table, 0) + 1
+    if problem is not None:
+        raise problem
+    if report is None:
+        raise BackupError(f"{path} has no header")
     return report
 
 
@@ -110,7 +124,7 @@ async def restore_backup(engine: AsyncEngine, path: Path) -> RestoreReport:
             "(`python -m jobs migrate`)"
         )
     tables = {owned.name: owned.table for owned in owned_tables(Base.metadata)}
-    rows = _decoded_rows(path, _decoders(), report.user_id)
+    rows = _decoded_rows(path, report.user_id)
     try:
         async with engine.begin() as connection:
             dialect = connection.dialect.name

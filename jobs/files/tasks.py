@@ -27,9 +27,7 @@ USERS_PER_BATCH = 500
 async def cleanup_temp_files(ctx: JobContext) -> dict[str, int | bool]:
     """Delete files in ``TEMP_DIR`` older than ``TEMP_FILE_MAX_AGE`` and the dirs left empty."""
     settings = ctx.settings
-    report = await asyncio.to_thread(
-        sweep_temp_dir, settings.temp_dir, settings.temp_file_max_age
-    )
+    report = await asyncio.to_thread(sweep_temp_dir, settings.temp_dir, settings.temp_file_max_age)
     logger.info(
         "temp cleanup: %d files (%d bytes), %d links, %d dirs removed; %d vanished, %d failed, "
         "%d refused",
@@ -54,9 +52,7 @@ def backup_job_id(user_id: int, when: dt.datetime) -> str:
 async def backup_one_user(ctx: JobContext, user_id: int) -> dict[str, Any]:
     """Write a complete backup of one user's rows and apply the retention of ``BACKUP_KEEP``."""
     settings = ctx.settings
-    return await backup_user(
-        ctx.engine, user_id, settings.backup_dir, keep=settings.backup_keep
-    )
+    return await backup_user(ctx.engine, user_id, settings.backup_dir, keep=settings.backup_keep)
 
 
 @job(family="files", timeout=600, retry=RetryPolicy(max_tries=3, backoff_base=60.0))
@@ -69,7 +65,10 @@ async def backup_user_data(ctx: JobContext) -> dict[str, int]:
         async with ctx.sessions() as session:
             user_ids = list(
                 await session.scalars(
-                    select(User.id).where(User.id > last_id).order_by(User.id).limit(USERS_PER_BATCH)
+                    select(User.id)
+                    .where(User.id > last_id)
+                    .order_by(User.id)
+                    .limit(USERS_PER_BATCH)
                 )
             )
         if not user_ids:
