@@ -12,7 +12,7 @@ from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, delete, select
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jobs import JobsPool
@@ -128,6 +128,32 @@ async def test_damaged_archive_is_refused_and_changes_nothing(
     with pytest.raises(BackupError, match=r"truncated|corrupted|not a backup archive"):
         await restore_backup(engine, path)
     assert await rows_of(engine, ann) == before
+
+
+async def test_restore_refuses_ids_taken_by_another_users_rows(
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    two_users: tuple[int, int],
+    tmp_path: Path,
+) -> None:
+    """An id of Ann's e-mails now used by Bob's e-mail: restoring Ann raises, nothing changes."""
+    ann, bob = two_users
+    path = Path((await backup_user(engine, ann, tmp_path / "backups", keep=8))["path"])
+    async with sessions.begin() as session:
+        anns_email = await session.scalar(
+            select(OutboundEmail.id).where(OutboundEmail.user_id == ann).limit(1)
+        )
+        await session.execute(delete(User).where(User.id == ann))
+        bobs_email = await session.scalar(
+            select(OutboundEmail.id).where(OutboundEmail.user_id == bob).limit(1)
+        )
+        await session.execute(
+            update(OutboundEmail).where(OutboundEmail.id == bobs_email).values(id=anns_email)
+        )
+    before = await rows_of(engine, bob), await rows_of(engine, ann)
+    with pytest.raises(BackupError, match="belong to another user's rows"):
+        await restore_backup(engine, path)
+    assert (await rows_of(engine, bob), await rows_of(engine, ann)) == before
 
 
 async def test_retention_keeps_exactly_backup_keep_with_owner_only_modes(

@@ -115,6 +115,29 @@ def test_files_vanishing_or_unremovable_mid_run_are_skipped(
     assert "b.tmp vanished" in caplog.text and "cannot remove temp file c.tmp" in caplog.text
 
 
+def test_directory_swapped_for_a_link_mid_run_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A subdirectory replaced by a link to elsewhere after the sweep saw it is not entered."""
+    root = tmp_path / "tmp"
+    make_file(root / "sub" / "old.txt", 1, OLD)
+    victim = make_file(tmp_path / "elsewhere" / "old.txt", 1, OLD)
+    real_open = os.open
+
+    def swapping_open(
+        path: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None
+    ) -> int:
+        if path == "sub":  # someone swaps the directory for a link between stat and open
+            (root / "sub").rename(tmp_path / "moved")
+            (root / "sub").symlink_to(tmp_path / "elsewhere")
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", swapping_open)
+    report = sweep_temp_dir(root, DAY, now=NOW)
+    assert report.refused == 1 and report.files_removed == 0
+    assert victim.exists() and (tmp_path / "moved" / "old.txt").exists()
+
+
 def test_missing_temp_dir_is_a_warning_not_a_crash(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobs.db.base import Base
 from jobs.db.migrate import current_revision
 from jobs.db.upsert import reset_identity_sequence, upsert_by_primary_key
 from jobs.files.archive import BackupError, read_archive
-from jobs.files.ownership import OWNER_COLUMN, USERS_TABLE, owned_tables
+from jobs.files.ownership import OWNER_COLUMN, USERS_TABLE, OwnedTable, owned_tables
 from jobs.files.values import RowDecoder
 
 __all__ = ["RestoreReport", "restore_backup", "verify_backup"]
@@ -113,6 +114,27 @@ def _next_batch(rows: Iterator[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     return list(itertools.islice(rows, BATCH_SIZE))
 
 
+async def _refuse_foreign_rows(
+    connection: AsyncConnection,
+    owned: OwnedTable,
+    rows: list[dict[str, Any]],
+    report: RestoreReport,
+) -> None:
+    """Raise BackupError if a primary key of ``rows`` is taken by a row of someone else."""
+    keys = list(owned.table.primary_key.columns)
+    if len(keys) != 1:
+        return
+    ids = [row[keys[0].name] for row in rows]
+    taken = select(func.count()).select_from(owned.table).where(keys[0].in_(ids))
+    existing = await connection.scalar(taken)
+    ours = await connection.scalar(taken.where(owned.owned_by(report.user_id)))
+    if existing != ours:
+        raise BackupError(
+            f"{report.path} cannot be restored here, nothing was changed: ids of "
+            f"{owned.name} rows in it belong to another user's rows in this database"
+        )
+
+
 async def restore_backup(engine: AsyncEngine, path: Path) -> RestoreReport:
     """Verify ``path``, then upsert its rows in one transaction; BackupError changes nothing."""
     report = await verify_backup(path)
@@ -123,17 +145,19 @@ async def restore_backup(engine: AsyncEngine, path: Path) -> RestoreReport:
             f"is at {revision or 'none'}: migrate it to {report.schema_revision} first "
             "(`python -m jobs migrate`)"
         )
-    tables = {owned.name: owned.table for owned in owned_tables(Base.metadata)}
+    owned = {table.name: table for table in owned_tables(Base.metadata)}
     rows = _decoded_rows(path, report.user_id)
     try:
         async with engine.begin() as connection:
             dialect = connection.dialect.name
             while batch := await asyncio.to_thread(_next_batch, rows):
-                for table, group in itertools.groupby(batch, key=lambda item: item[0]):
-                    statement = upsert_by_primary_key(dialect, tables[table])
-                    await connection.execute(statement, [row for _, row in group])
-            for table in report.counts:
-                await reset_identity_sequence(connection, tables[table])
+                for name, group in itertools.groupby(batch, key=lambda item: item[0]):
+                    values = [row for _, row in group]
+                    await _refuse_foreign_rows(connection, owned[name], values, report)
+                    statement = upsert_by_primary_key(dialect, owned[name].table)
+                    await connection.execute(statement, values)
+            for name in report.counts:
+                await reset_identity_sequence(connection, owned[name].table)
     except IntegrityError as error:
         raise BackupError(
             f"{path} cannot be restored here, nothing was changed: a row conflicts with "
