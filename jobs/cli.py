@@ -2,8 +2,8 @@
 
 Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back), ``worker
 FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …``,
-``jobs`` (list the declared jobs), ``health`` and ``status`` (workers and queues) and
-``failed list|show|requeue|purge``.
+``jobs`` (list the declared jobs), ``health`` and ``status`` (workers and queues),
+``failed list|show|requeue|purge`` and ``restore ARCHIVE`` (restore a user's backup).
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
         actions.add_parser(name).add_argument("record_id", type=int)
     purge = actions.add_parser("purge", help="delete records (all, or --older-than DAYS)")
     purge.add_argument("--older-than", dest="older_than_days", type=float)
+    restore = commands.add_parser("restore", help="verify a user's backup and restore its rows")
+    restore.add_argument("archive", help="a backup file from BACKUP_DIR/<user id>/")
     return parser
 
 
@@ -173,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(
                     f"{spec.name:28} {spec.queue:20} max_tries={spec.retry.max_tries} ({arguments})"
                 )
+        elif args.command == "restore":
+            from jobs.files.restore_command import restore_archive
+
+            print(asyncio.run(restore_archive(settings, args.archive)))
     except (ConfigurationError, JobsError) as error:
         print(f"jobs: {error}", file=sys.stderr)
         return 2

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     llm_max_tokens: PositiveInt = 50000
     llm_timeout: PositiveFloat = 120.0
     ai_task_max_failures: PositiveInt = 3
+    # files family
+    files_worker: FamilyTuning = FamilyTuning(max_jobs=4, job_timeout=3600.0, shutdown_grace=60.0)
+    temp_dir: Path = Path("data/tmp")
+    temp_file_max_age: dt.timedelta = dt.timedelta(hours=24)
+    backup_dir: Path = Path("data/backups")
+    backup_keep: PositiveInt = 8
 
     # telemetry (the standard OpenTelemetry variables)
     otel_sdk_disabled: bool = False
@@ -138,6 +144,20 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')") from None
+        return value
+
+    @field_validator("temp_file_max_age", mode="before")
+    @classmethod
+    def _duration_in_seconds(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdecimal():
+            return float(value)
+        return value
+
+    @field_validator("temp_file_max_age")
+    @classmethod
+    def _positive_duration(cls, value: dt.timedelta) -> dt.timedelta:
+        if value <= dt.timedelta(0):
+            raise ValueError("must be a positive duration, e.g. PT24H, 24:00:00 or 86400")
         return value
 
     @field_validator("redis_url")

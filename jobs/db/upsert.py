@@ -1,0 +1,50 @@
+"""Writing rows back with their own primary keys, on PostgreSQL and SQLite alike."""
+
+from __future__ import annotations
+
+from sqlalchemy import Integer, Table, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import Insert
+
+__all__ = ["reset_identity_sequence", "upsert_by_primary_key"]
+
+
+def upsert_by_primary_key(dialect_name: str, table: Table) -> Insert:
+    """An INSERT of ``table`` rows that overwrites the row with the same primary key.
+
+    Execute it with a list of row dictionaries (executemany); running it twice leaves the
+    same rows.
+    """
+    insert = pg_insert(table) if dialect_name == "postgresql" else sqlite_insert(table)
+    keys = [column.name for column in table.primary_key.columns]
+    updates = {c.name: insert.excluded[c.name] for c in table.columns if c.name not in keys}
+    if not updates:
+        return insert.on_conflict_do_nothing(index_elements=keys)
+    return insert.on_conflict_do_update(index_elements=keys, set_=updates)
+
+
+async def reset_identity_sequence(connection: AsyncConnection, table: Table) -> None:
+    """After inserting explicit ids, move ``table``'s id sequence past the largest id.
+
+    PostgreSQL only (SQLite's rowid follows the largest id by itself); tables without a
+    single integer primary key with a sequence are left alone.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    keys = list(table.primary_key.columns)
+    if len(keys) != 1 or not isinstance(keys[0].type, Integer):
+        return
+    key = keys[0]
+    sequence = await connection.scalar(
+        text("SELECT pg_get_serial_sequence(:table, :column)"),
+        {"table": table.name, "column": key.name},
+    )
+    if sequence is None:
+        return
+    largest = await connection.scalar(select(func.max(key)))
+    await connection.execute(
+        text("SELECT setval(CAST(:sequence AS regclass), :value, :called)"),
+        {"sequence": sequence, "value": largest or 1, "called": largest is not None},
+    )
