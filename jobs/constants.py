@@ -11,7 +11,7 @@ __all__ = [
 ]
 
 #: Every task family; each has its own module ``jobs.<family>`` and its own queue.
-FAMILIES: Final = ("email",)
+FAMILIES: Final = ("email", "sync")
 
 #: Prefix of every family's ARQ queue (a Redis sorted set): ``jobs:queue:<family>``.
 QUEUE_PREFIX: Final = "jobs:queue:"
