@@ -50,6 +50,8 @@ class FakeNotion:
         self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
         self.faults = FaultQueue()
         self.log = RequestLog()
+        #: After answering this many requests, every cursor handed out so far expires.
+        self.expire_cursors_after: int | None = None
         self.app = Starlette(routes=[Route("/v1/search", self._search, methods=["POST"])])
         self._server = LocalServer(self.app)
 
@@ -193,6 +195,8 @@ class FakeNotion:
         if has_more:
             next_cursor = str(uuid.uuid4())
             self._cursors[next_cursor] = self._sort_key(chunk[-1])
+        if len(self.log.entries) == self.expire_cursors_after:
+            self._cursors.clear()
         return JSONResponse(
             {
                 "object": "list",
