@@ -143,9 +143,7 @@ async def test_two_workers_never_exceed_the_shared_rate(
         await pool.enqueue_job(
             "sync_notion_integration", integration_id=integration_id, _job_id=f"run-{run}"
         )
-    workers = [
-        await make_worker(limited, SYNC_JOBS, family="sync", max_jobs=1) for _ in range(2)
-    ]
+    workers = [await make_worker(limited, SYNC_JOBS, family="sync", max_jobs=1) for _ in range(2)]
     await asyncio.gather(*(run_burst(w) for w in workers))
     assert [w.jobs_complete for w in workers] == [1, 1]
     times = notion.log.times()
