@@ -79,7 +79,7 @@ async def test_google_incremental_sync_returns_tombstones_and_410_when_expired(
 async def test_google_refuses_sync_token_with_time_min_and_bad_tokens(
     google: FakeGoogleCalendar,
 ) -> None:
-    """syncToken + timeMin is a 400; an expired access token is a 401 authError."""
+    """A syncToken with timeMin is a 400; an expired access token is a 401 authError."""
     access, _ = google.grant()
     token = (await list_events(google, access)).json()["nextSyncToken"]
     refused = await list_events(google, access, syncToken=token, timeMin="2026-01-01T00:00:00Z")

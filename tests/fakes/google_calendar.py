@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
-from urllib.parse import parse_qs
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
