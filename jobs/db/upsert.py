@@ -25,16 +25,19 @@ def upsert_rows(
     *,
     conflict_columns: Sequence[str],
 ) -> Insert:
-    """One statement inserting ``rows`` and, on a ``conflict_columns`` clash, updating the rest.
+    """The upsert for ``rows``: execute it with the rows, ``session.execute(stmt, rows)``.
 
-    Every row must have the same keys. Columns in ``conflict_columns`` and ``id`` are never
-    updated.
+    SQLAlchemy sends the rows as one multi-row ``INSERT … VALUES (…), (…) ON CONFLICT DO
+    UPDATE`` (its "insertmanyvalues" mode, up to 1000 rows per statement) from a statement
+    compiled once. Every row must have the same keys; columns in ``conflict_columns`` and
+    ``id`` are never updated.
     """
     if not rows:
         raise ValueError("upsert_rows needs at least one row")
-    insert = (pg_insert if dialect_name == "postgresql" else sqlite_insert)(model).values(
-        list(rows)
-    )
+    insert = (pg_insert if dialect_name == "postgresql" else sqlite_insert)(model)
     keep = {*conflict_columns, "id"}
     updates = {name: insert.excluded[name] for name in rows[0] if name not in keep}
-    return insert.on_conflict_do_update(index_elements=list(conflict_columns), set_=updates)
+    # RETURNING makes SQLAlchemy render the rows into one multi-row statement on every driver
+    return insert.on_conflict_do_update(
+        index_elements=list(conflict_columns), set_=updates
+    ).returning(insert.table.c.id)

@@ -95,7 +95,7 @@ async def upsert(
     dialect = session.bind.dialect.name
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         chunk = rows[start : start + ROWS_PER_STATEMENT]
-        await session.execute(upsert_rows(dialect, model, chunk, conflict_columns=key))
+        await session.execute(upsert_rows(dialect, model, chunk, conflict_columns=key), chunk)
 
 
 async def delete_events(
