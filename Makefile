@@ -1,7 +1,7 @@
 # One entry point for people and CI.
 #   make worker            set up, migrate, and run the email worker (FAMILY=email)
 #   make test              lint, type-check and run the whole test suite
-#   make bench             print the e-mail delivery benchmark
+#   make bench             print the e-mail delivery and sync benchmarks
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -31,3 +31,4 @@ test: lint
 
 bench: setup
 	$(BIN)/python -m benchmarks.email_delivery
+	$(BIN)/python -m benchmarks.sync

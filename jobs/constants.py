@@ -12,7 +12,7 @@ __all__ = [
 ]
 
 #: Every task family; each has its own module ``jobs.<family>`` and its own queue.
-FAMILIES: Final = ("email", "files", "maintenance", "ai")
+FAMILIES: Final = ("email", "files", "sync", "maintenance", "ai")
 
 #: Prefix of every family's ARQ queue (a Redis sorted set): ``jobs:queue:<family>``.
 QUEUE_PREFIX: Final = "jobs:queue:"

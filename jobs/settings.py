@@ -111,6 +111,25 @@ class Settings(BaseSettings):
     temp_file_max_age: dt.timedelta = dt.timedelta(hours=24)
     backup_dir: Path = Path("data/backups")
     backup_keep: PositiveInt = 8
+    # sync family
+    sync_worker: FamilyTuning = FamilyTuning(max_jobs=20, job_timeout=900.0, shutdown_grace=30.0)
+    token_encryption_key: SecretStr | None = None
+    google_api_base_url: str = "https://www.googleapis.com"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_page_size: Annotated[int, Field(ge=1, le=2500)] = 250
+    google_rate_per_second: PositiveFloat = 10.0
+    google_rate_burst: PositiveInt = 20
+    notion_api_base_url: str = "https://api.notion.com/v1"
+    notion_version: str = "2025-09-03"
+    notion_page_size: Annotated[int, Field(ge=1, le=100)] = 100
+    notion_rate_per_second: PositiveFloat = 3.0
+    notion_rate_burst: PositiveInt = 6
+    notion_overlap_seconds: NonNegativeFloat = 120.0
+    sync_http_attempts: PositiveInt = 4
+    sync_backoff_base_seconds: PositiveFloat = 0.5
+    sync_max_wait_seconds: PositiveFloat = 30.0
 
     # telemetry (the standard OpenTelemetry variables)
     otel_sdk_disabled: bool = False

@@ -1,6 +1,14 @@
-"""Writing rows back with their own primary keys, on PostgreSQL and SQLite alike."""
+"""Upserts on PostgreSQL and SQLite alike.
+
+Bulk upserts by a natural key (sync), and rows written back with their own primary keys
+(restores). PostgreSQL and SQLite share the ``INSERT … ON CONFLICT`` syntax but not SQLAlchemy's
+constructs, so the dialect picks the construct here and callers stay dialect-free.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Integer, Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -8,7 +16,34 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
-__all__ = ["reset_identity_sequence", "upsert_by_primary_key"]
+from jobs.db.base import Base
+
+__all__ = ["reset_identity_sequence", "upsert_by_primary_key", "upsert_rows"]
+
+
+def upsert_rows(
+    dialect_name: str,
+    model: type[Base],
+    rows: Sequence[dict[str, Any]],
+    *,
+    conflict_columns: Sequence[str],
+) -> Insert:
+    """The upsert for ``rows``: execute it with the rows, ``session.execute(stmt, rows)``.
+
+    SQLAlchemy sends the rows as one multi-row ``INSERT … VALUES (…), (…) ON CONFLICT DO
+    UPDATE`` (its "insertmanyvalues" mode, up to 1000 rows per statement) from a statement
+    compiled once. Every row must have the same keys; columns in ``conflict_columns`` and
+    ``id`` are never updated.
+    """
+    if not rows:
+        raise ValueError("upsert_rows needs at least one row")
+    insert = (pg_insert if dialect_name == "postgresql" else sqlite_insert)(model)
+    keep = {*conflict_columns, "id"}
+    updates = {name: insert.excluded[name] for name in rows[0] if name not in keep}
+    # RETURNING makes SQLAlchemy render the rows into one multi-row statement on every driver
+    return insert.on_conflict_do_update(
+        index_elements=list(conflict_columns), set_=updates
+    ).returning(insert.table.c.id)
 
 
 def upsert_by_primary_key(dialect_name: str, table: Table) -> Insert:

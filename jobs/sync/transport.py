@@ -1,0 +1,99 @@
+"""Sending one API request: the shared rate limit first, then short retries of what is transient.
+
+Transient: connection errors, timeouts, 408/425/429/5xx/529 (``Retry-After`` honoured), and
+Google's 403 with reason ``rateLimitExceeded`` or ``userRateLimitExceeded``. Retries back off
+exponentially with jitter; when they run out, or the server asks for a wait over
+``SYNC_MAX_WAIT_SECONDS``, :class:`jobs.errors.TransientJobError` hands over to the job's own
+retry policy. Any other response is returned for the caller to judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from jobs.errors import TransientJobError
+from jobs.http import retry_after_seconds
+from jobs.ratelimit import SharedRateLimiter
+from jobs.retry import TRANSIENT_HTTP_STATUSES
+from jobs.settings import Settings
+
+__all__ = ["GOOGLE_RATE_LIMIT_REASONS", "RetryingSender", "google_error_reason"]
+
+GOOGLE_RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+
+
+def google_error_reason(response: httpx.Response) -> str | None:
+    """The first ``errors[].reason`` of a Google error body, if it has one."""
+    try:
+        error = response.json().get("error", {})
+        return str(error["errors"][0]["reason"])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None
+
+
+def _transient(response: httpx.Response) -> bool:
+    if response.status_code in TRANSIENT_HTTP_STATUSES:
+        return True
+    return response.status_code == 403 and google_error_reason(response) in (
+        GOOGLE_RATE_LIMIT_REASONS
+    )
+
+
+@dataclass(frozen=True)
+class RetryingSender:
+    """Sends requests through one shared limiter, retrying transient failures."""
+
+    client: httpx.AsyncClient
+    limiter: SharedRateLimiter
+    attempts: int
+    backoff_base: float
+    max_wait: float
+
+    @classmethod
+    def for_settings(
+        cls, client: httpx.AsyncClient, limiter: SharedRateLimiter, settings: Settings
+    ) -> RetryingSender:
+        """A sender with the ``SYNC_*`` retry settings."""
+        return cls(
+            client=client,
+            limiter=limiter,
+            attempts=settings.sync_http_attempts,
+            backoff_base=settings.sync_backoff_base_seconds,
+            max_wait=settings.sync_max_wait_seconds,
+        )
+
+    async def send(self, build_request: Callable[[], httpx.Request]) -> httpx.Response:
+        """The first response that is not transient; TransientJobError when retries run out."""
+        for attempt in range(1, self.attempts + 1):
+            delay = min(self.max_wait, self.backoff_base * 2 ** (attempt - 1))
+            delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
+            await self.limiter.acquire()
+            try:
+                response = await self.client.send(build_request())
+                await response.aread()
+            except httpx.TransportError as error:
+                if attempt == self.attempts:
+                    raise TransientJobError(
+                        f"{type(error).__name__} after {self.attempts} attempts"
+                    ) from error
+            else:
+                if not _transient(response):
+                    return response
+                asked = retry_after_seconds(response)
+                what = f"HTTP {response.status_code}"
+                if asked is not None and asked > self.max_wait:
+                    raise TransientJobError(
+                        f"{what}; server asked to wait {asked:g}s", retry_after=asked
+                    )
+                if attempt == self.attempts:
+                    raise TransientJobError(
+                        f"{what} after {self.attempts} attempts", retry_after=asked
+                    )
+                delay = max(delay, asked or 0.0)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,1 @@
+"""Local HTTP servers that behave like the outside services the sync jobs talk to."""
