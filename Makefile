@@ -32,3 +32,5 @@ test: lint
 bench: setup
 	$(BIN)/python -m benchmarks.email_delivery
 	$(BIN)/python -m benchmarks.sync
+	$(BIN)/python -m benchmarks.backup
+	$(BIN)/python -m benchmarks.telemetry_cost

@@ -199,7 +199,8 @@ async def main(count: int) -> None:
                     smtp_host="127.0.0.1",
                     smtp_port=port,
                     worker_poll_delay=0.05,
-                    otel_traces_exporter="none",
+                    otel_sdk_disabled=True,
+                    log_level="WARNING",
                     data_dir=Path(tmp),
                 )
                 runtime = await run_worker(settings, count)

@@ -13,7 +13,8 @@ from fastapi import FastAPI, HTTPException
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel
 
-from jobs import JobArgumentsError
+from jobs import JobArgumentsError, get_settings
+from jobs.telemetry import configure_telemetry
 from jobs.web import JobsPoolDep, health_router, lifespan
 
 
@@ -27,6 +28,7 @@ class EmailRequest(BaseModel):
 
 def create_app(app_lifespan: Any = lifespan) -> FastAPI:
     """Build the example app with the given lifespan."""
+    configure_telemetry(get_settings(), "app")  # OTEL_* settings; a no-op if already set up
     app = FastAPI(title="assistant jobs example", lifespan=app_lifespan)
     app.include_router(health_router)
     FastAPIInstrumentor.instrument_app(app)
