@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobs.constants import FAMILIES
 from jobs.errors import ConfigurationError, JobsError
+from jobs.preflight import redis_problem, redis_unreachable_message
 
 if TYPE_CHECKING:
     from jobs.operations import Report
@@ -37,30 +38,6 @@ async def _migrate(settings: Settings, revision: str, down: bool = False) -> str
         return await current_revision(engine)
     finally:
         await engine.dispose()
-
-
-async def _redis_reachable(settings: Settings) -> str | None:
-    from redis.asyncio import Redis
-
-    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except Exception as error:
-        return f"{type(error).__name__}: {error}"
-    finally:
-        await client.aclose()
-    return None
-
-
-def _redis_hint(settings: Settings, reason: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    where = make_url(settings.redis_url).render_as_string(hide_password=True)
-    return (
-        f"Redis at {where} is unreachable ({reason}). Start one with "
-        "`redis-server --daemonize yes` or `docker compose -f compose/dev.yml up -d redis`, "
-        "or point REDIS_URL at yours."
-    )
 
 
 def _parse_value(text: str) -> Any:
@@ -155,9 +132,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             revision = asyncio.run(_migrate(settings, args.revision, args.command == "downgrade"))
             print(f"database at revision {revision or 'base (empty)'}")
         elif args.command == "worker":
-            problem = asyncio.run(_redis_reachable(settings))
+            problem = asyncio.run(redis_problem(settings))
             if problem:
-                print(_redis_hint(settings, problem), file=sys.stderr)
+                print(redis_unreachable_message(settings, problem), file=sys.stderr)
                 return 1
             asyncio.run(_migrate(settings, "head"))
             return _run_worker(args.family, args.burst)

@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "assistant@localhost"
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_ca_file: Path | None = None
     smtp_timeout: PositiveFloat = 30.0
     email_batch_size: PositiveInt = 100
     email_send_concurrency: PositiveInt = 8

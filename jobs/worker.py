@@ -34,6 +34,7 @@ from jobs.execution import TIMEOUT_MARGIN, wrap
 from jobs.http import create_http_client
 from jobs.logs import configure_logging
 from jobs.monitor import run_heartbeat
+from jobs.preflight import install_redis_hint
 from jobs.redaction import Redactor
 from jobs.registry import JobFunction, JobSpec, spec_of
 from jobs.schedule import Schedule, cron_job
@@ -186,6 +187,7 @@ class FamilyWorkerSettings:
             settings = get_settings()
         except ConfigurationError as error:
             raise SystemExit(f"jobs: {error}") from None
+        install_redis_hint(settings)
         functions = cls.__dict__.get("functions", ())
         crons = cls.__dict__.get("cron_jobs", ())
         options = worker_options(family, settings, functions, crons)

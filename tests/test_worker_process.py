@@ -69,3 +69,27 @@ async def test_arq_worker_process_delivers_an_enqueued_email(
             output, _ = worker.communicate()
     assert worker.returncode == 0, output
     assert "email worker ready on queue jobs:queue:email" in output
+
+
+@pytest.mark.slow
+def test_unreachable_redis_ends_with_one_line_saying_how_to_start_it(tmp_path: Path) -> None:
+    """`arq jobs.email.WorkerSettings` against a closed port exits 1 with the one-line hint."""
+    from tests.smtp_server import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE_"))}
+    env.update(REDIS_URL=f"redis://127.0.0.1:{port}", DATA_DIR=str(tmp_path))
+    result = subprocess.run(
+        [ARQ, "jobs.email.WorkerSettings"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1
+    assert last_line.startswith(f"Redis at redis://127.0.0.1:{port} is unreachable (")
+    assert "Start one with `redis-server --daemonize yes`" in last_line
+    assert "Traceback" not in result.stderr

@@ -3,7 +3,9 @@
 Each delivery lane holds one SMTP connection and sends its share of the batch over it. Per
 message: a 2xx reply is sent; a 4xx reply (or a dropped connection) is tried again later with
 backoff; a 5xx reply, or an address that cannot be sent to, fails that message with the
-server's reply. One bad message never stops the others.
+server's reply. One bad message never stops the others. When the server itself cannot be
+reached, secured (TLS/STARTTLS) or logged in to, the batch goes back to the outbox without an
+attempt counted, so a misconfiguration never fails messages for good.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import datetime as dt
 import logging
 import random
+import ssl
 from collections.abc import Sequence
 from email.charset import QP, Charset
 from email.header import Header
@@ -25,7 +28,7 @@ from jobs.db.models import EmailStatus, OutboundEmail, utcnow
 from jobs.email.outbox import Outcome
 from jobs.settings import Settings
 
-__all__ = ["build_message", "deliver", "message_id"]
+__all__ = ["ServerUnavailable", "build_message", "deliver", "message_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +97,33 @@ def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
     return f"{exc.code} {exc.message}"
 
 
+def _release(settings: Settings, email: OutboundEmail, reason: str) -> Outcome:
+    """Put an e-mail back without counting an attempt: the server, not the message, failed."""
+    retry_at = utcnow() + dt.timedelta(seconds=settings.email_retry_base_seconds)
+    return Outcome(email.id, EmailStatus.QUEUED, email.attempts, f"server: {reason}", retry_at)
+
+
+class ServerUnavailable(Exception):
+    """Connecting, securing or logging in to the SMTP server failed."""
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.smtp_tls == "none":
+        return None
+    return ssl.create_default_context(cafile=settings.smtp_ca_file)
+
+
 class _Lane:
-    """One SMTP connection, opened on first use and reopened after it drops."""
+    """One SMTP connection, opened on first use and reopened after it drops.
+
+    If the server cannot be reached, secured or logged in to, the lane stops: its e-mail goes
+    back to the outbox without an attempt counted (a wrong password must not fail messages).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.client: aiosmtplib.SMTP | None = None
+        self.unavailable: str | None = None
 
     async def _connect(self) -> aiosmtplib.SMTP:
         settings = self.settings
@@ -109,10 +133,20 @@ class _Lane:
             timeout=settings.smtp_timeout,
             use_tls=settings.smtp_tls == "tls",
             start_tls=settings.smtp_tls == "starttls",
+            tls_context=_tls_context(settings),
         )
-        await client.connect()
-        if settings.smtp_username and settings.smtp_password:
-            await client.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+        try:
+            await client.connect()
+            if settings.smtp_username and settings.smtp_password:
+                await client.login(
+                    settings.smtp_username, settings.smtp_password.get_secret_value()
+                )
+        except aiosmtplib.SMTPResponseException as exc:
+            client.close()
+            raise ServerUnavailable(_reply(exc)) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return client
 
     async def send(self, email: OutboundEmail) -> Outcome:
@@ -120,6 +154,13 @@ class _Lane:
         try:
             if self.client is None or not self.client.is_connected:
                 self.client = await self._connect()
+        except ServerUnavailable as exc:
+            self.unavailable = str(exc)
+            logger.error(
+                "SMTP server %s:%s unavailable: %s", settings.smtp_host, settings.smtp_port, exc
+            )
+            return _release(settings, email, str(exc))
+        try:
             await self.client.sendmail(
                 settings.smtp_from, [email.to_address], build_message(email, settings.smtp_from)
             )
@@ -162,14 +203,20 @@ async def deliver(settings: Settings, emails: Sequence[OutboundEmail]) -> list[O
         pending.put_nowait(email)
     outcomes: list[Outcome] = []
 
+    unavailable: list[str] = []
+
     async def run_lane() -> None:
         lane = _Lane(settings)
         try:
-            while not pending.empty():
+            while not pending.empty() and not unavailable:
                 outcomes.append(await lane.send(pending.get_nowait()))
+                if lane.unavailable:
+                    unavailable.append(lane.unavailable)
         finally:
             await lane.close()
 
     lanes = min(settings.email_send_concurrency, len(emails))
     await asyncio.gather(*(run_lane() for _ in range(lanes)))
+    while not pending.empty():
+        outcomes.append(_release(settings, pending.get_nowait(), unavailable[0]))
     return outcomes
