@@ -145,11 +145,12 @@ async def test_one_broken_account_does_not_stop_the_others(
     sessions: async_sessionmaker[AsyncSession],
     google: FakeGoogleCalendar,
 ) -> None:
-    """The hourly fan-out syncs two good accounts while the third's 404 is recorded on it."""
+    """The hourly fan-out syncs two good accounts while the third's revoked grant is recorded."""
     good = [(await connect_google(sessions, sync, google, f"u{n}@example.com"))[0] for n in (1, 2)]
-    broken, _ = await connect_google(sessions, sync, google, "broken@example.com")
-    async with sessions.begin() as session:
-        session.add(GoogleCalendar(user_id=broken, account_id=broken, calendar_id="gone"))
+    broken, refresh = await connect_google(
+        sessions, sync, google, "broken@example.com", access_lifetime=0
+    )
+    google.revoke(refresh)
     google.put_event("primary", summary="shared")
     fan_out = await run_sync(pool, sync, "sync_calendar_events")
     assert fan_out == {"accounts": 3, "enqueued": 3}
@@ -157,8 +158,41 @@ async def test_one_broken_account_does_not_stop_the_others(
         assert_same(await local_events(sessions, account_id), google.live_events())
         assert (await account(sessions, account_id)).last_synced_at is not None
     stored = await account(sessions, broken)
-    assert stored.state is AccountState.ERROR
-    assert stored.last_error == "calendar 'gone': HTTP 404 notFound: Not Found"
+    assert stored.state is AccountState.NEEDS_RECONSENT
+    assert await local_events(sessions, broken) == {}
+
+
+async def test_a_refused_calendar_is_recorded_and_the_accounts_others_sync(
+    pool: JobsPool,
+    sync: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    google: FakeGoogleCalendar,
+) -> None:
+    """A 404 on one calendar marks that calendar only; the account and its other calendar sync."""
+    account_id, _ = await connect_google(sessions, sync, google, "ann@example.com")
+    async with sessions.begin() as session:
+        stored = await session.get(GoogleAccount, account_id)
+        assert stored is not None
+        for calendar_id in ("primary", "gone"):
+            session.add(
+                GoogleCalendar(
+                    user_id=stored.user_id, account_id=account_id, calendar_id=calendar_id
+                )
+            )
+    google.put_event("primary", summary="kept")
+    result = await run_sync(pool, sync, "sync_calendar_account", account_id=account_id)
+    assert (result["status"], result["calendars"], result["calendars_refused"]) == ("synced", 1, 1)
+    assert_same(await local_events(sessions, account_id), google.live_events())
+    async with sessions() as session:
+        calendars = {
+            c.calendar_id: c
+            for c in await session.scalars(
+                select(GoogleCalendar).where(GoogleCalendar.account_id == account_id)
+            )
+        }
+    assert calendars["gone"].last_error == "calendar 'gone': HTTP 404 notFound: Not Found"
+    assert calendars["primary"].last_error is None and calendars["primary"].sync_token
+    assert (await account(sessions, account_id)).state is AccountState.ACTIVE
 
 
 async def test_429_retry_after_is_honoured(

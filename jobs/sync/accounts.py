@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_CALENDAR",
     "active_ids",
     "calendars_of",
+    "record_calendar_error",
     "record_outcome",
 ]
 
@@ -71,3 +72,13 @@ async def record_outcome(
         changes["last_synced_at"] = synced_at
     async with sessions.begin() as session:
         await session.execute(update(model).where(model.id == account_id).values(**changes))
+
+
+async def record_calendar_error(
+    sessions: async_sessionmaker[AsyncSession], calendar_id: int, error: str
+) -> None:
+    """Note on one calendar why it could not be synced; the account's other calendars go on."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(GoogleCalendar).where(GoogleCalendar.id == calendar_id).values(last_error=error)
+        )

@@ -4,7 +4,9 @@
 
     PermanentJobError
     └── AccountSyncError         the account cannot be synced now; recorded on the account
-        └── ReconsentRequired    the refresh token was revoked (``invalid_grant``)
+        ├── ReconsentRequired    the refresh token was revoked (``invalid_grant``)
+        └── CalendarSyncError    one calendar refused (403 other than rate limits, 404);
+                                 recorded on that calendar, the account's others go on
     SyncTokenExpired             Google answered 410: drop the sync token, list everything
     CursorExpired                Notion refused a ``start_cursor``: restart the listing
 """
@@ -13,7 +15,13 @@ from __future__ import annotations
 
 from jobs.errors import PermanentJobError
 
-__all__ = ["AccountSyncError", "CursorExpired", "ReconsentRequired", "SyncTokenExpired"]
+__all__ = [
+    "AccountSyncError",
+    "CalendarSyncError",
+    "CursorExpired",
+    "ReconsentRequired",
+    "SyncTokenExpired",
+]
 
 
 class AccountSyncError(PermanentJobError):
@@ -22,6 +30,10 @@ class AccountSyncError(PermanentJobError):
 
 class ReconsentRequired(AccountSyncError):
     """The user must connect the account again; retrying cannot help."""
+
+
+class CalendarSyncError(AccountSyncError):
+    """One calendar cannot be read (gone, or access withdrawn); the account is fine."""
 
 
 class SyncTokenExpired(Exception):

@@ -12,7 +12,12 @@ import httpx
 
 from jobs.db.base import utcnow
 from jobs.settings import Settings
-from jobs.sync.errors import AccountSyncError, ReconsentRequired, SyncTokenExpired
+from jobs.sync.errors import (
+    AccountSyncError,
+    CalendarSyncError,
+    ReconsentRequired,
+    SyncTokenExpired,
+)
 from jobs.sync.transport import RetryingSender, google_error_reason
 
 __all__ = ["GoogleAuth", "GoogleCalendarClient", "TokenRefreshed"]
@@ -119,8 +124,7 @@ class GoogleCalendarClient:
             raise SyncTokenExpired(calendar_id)
         reason = google_error_reason(response) or "unknown"
         message = str(_json(response).get("error", {}).get("message", ""))[:200]
-        raise AccountSyncError(
-            f"calendar {calendar_id!r}: HTTP {response.status_code} {reason}: {message}".rstrip(
-                ": "
-            )
-        )
+        text = f"calendar {calendar_id!r}: HTTP {response.status_code} {reason}: {message}"
+        if response.status_code in (403, 404):
+            raise CalendarSyncError(text.rstrip(": "))
+        raise AccountSyncError(text.rstrip(": "))

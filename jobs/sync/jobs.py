@@ -13,9 +13,9 @@ from jobs.errors import TransientJobError
 from jobs.ratelimit import SharedRateLimiter
 from jobs.registry import job
 from jobs.retry import RetryPolicy
-from jobs.sync.accounts import active_ids, calendars_of, record_outcome
+from jobs.sync.accounts import active_ids, calendars_of, record_calendar_error, record_outcome
 from jobs.sync.calendar import sync_calendar
-from jobs.sync.errors import AccountSyncError, ReconsentRequired
+from jobs.sync.errors import AccountSyncError, CalendarSyncError, ReconsentRequired
 from jobs.sync.google import GoogleAuth, GoogleCalendarClient
 from jobs.sync.notion import NotionClient
 from jobs.sync.pages import sync_pages
@@ -125,12 +125,25 @@ async def sync_calendar_account(ctx: JobContext, account_id: int) -> dict[str, A
         on_refresh=store_tokens,
     )
     client = GoogleCalendarClient(sender, auth, ctx.settings.google_api_base_url)
-    totals = {"calendars": 0, "pages": 0, "upserted": 0, "deleted": 0, "full_syncs": 0}
+    totals = {
+        "calendars": 0,
+        "pages": 0,
+        "upserted": 0,
+        "deleted": 0,
+        "full_syncs": 0,
+        "calendars_refused": 0,
+    }
     try:
         for calendar in await calendars_of(ctx.sessions, account):
-            outcome = await sync_calendar(
-                client, ctx.sessions, calendar, page_size=ctx.settings.google_page_size
-            )
+            try:
+                outcome = await sync_calendar(
+                    client, ctx.sessions, calendar, page_size=ctx.settings.google_page_size
+                )
+            except CalendarSyncError as refused:
+                await record_calendar_error(ctx.sessions, calendar.id, str(refused))
+                logger.warning("google account %d: %s", account_id, refused)
+                totals["calendars_refused"] += 1
+                continue
             totals["calendars"] += 1
             totals["pages"] += outcome.pages
             totals["upserted"] += outcome.upserted
