@@ -9,9 +9,10 @@ from types import TracebackType
 import redis.exceptions
 from sqlalchemy.engine import make_url
 
+from jobs.errors import ConfigurationError
 from jobs.settings import Settings
 
-__all__ = ["install_redis_hint", "redis_problem", "redis_unreachable_message"]
+__all__ = ["install_startup_hints", "redis_problem", "redis_unreachable_message"]
 
 
 def redis_unreachable_message(settings: Settings, reason: str) -> str:
@@ -38,11 +39,12 @@ async def redis_problem(settings: Settings) -> str | None:
     return None
 
 
-def install_redis_hint(settings: Settings) -> None:
-    """Under the ``arq`` command, end an unreachable-Redis failure with the one-line hint.
+def install_startup_hints(settings: Settings) -> None:
+    """Under the ``arq`` command, end a failed start with one line instead of a traceback.
 
-    ARQ retries the connection, then lets the error escape as a traceback; the hook prints the
-    hint instead. Any other error keeps Python's usual report.
+    An unreachable Redis (after ARQ's own retries) prints where it was looked for and how to
+    start one; a configuration error found at start-up prints its message, which names the
+    setting. Any other error keeps Python's usual report.
     """
     if Path(sys.argv[0]).name != "arq" or getattr(sys.excepthook, "redis_hint", False):
         return
@@ -51,6 +53,8 @@ def install_redis_hint(settings: Settings) -> None:
     def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
         if isinstance(error, redis.exceptions.ConnectionError | ConnectionRefusedError):
             print(redis_unreachable_message(settings, str(error)), file=sys.stderr)
+        elif isinstance(error, ConfigurationError):
+            print(f"jobs: {error}", file=sys.stderr)
         else:
             previous(kind, error, trace)
 

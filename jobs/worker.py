@@ -8,7 +8,9 @@ writes the complete option set into each subclass when it is created::
         functions = [send_email, process_email_queue]
         cron_jobs = [Cron(process_email_queue, "*/5 * * * *")]
 
-Job functions become runtime-wrapped ARQ functions; ``Cron`` entries become schedules in
+A family whose jobs need more than the shared settings (a key, a URL) names a
+``settings_check = staticmethod(check)`` that runs first at start-up. Job functions become
+runtime-wrapped ARQ functions; ``Cron`` entries become schedules in
 ``SCHEDULE_TIMEZONE``; the queue, Redis settings, serializer, hooks and the family's tuning are
 filled in from the settings. Attributes the subclass sets itself (e.g. ``max_jobs``) win.
 """
@@ -34,7 +36,7 @@ from jobs.execution import TIMEOUT_MARGIN, wrap
 from jobs.http import create_http_client
 from jobs.logs import configure_logging
 from jobs.monitor import run_heartbeat
-from jobs.preflight import install_redis_hint
+from jobs.preflight import install_startup_hints
 from jobs.redaction import Redactor
 from jobs.registry import JobFunction, JobSpec, spec_of
 from jobs.schedule import Schedule, cron_job
@@ -76,10 +78,15 @@ def _tuning(settings: Settings, family: str) -> FamilyTuning:
     return tuning if isinstance(tuning, FamilyTuning) else FamilyTuning()
 
 
-def _startup(family: str) -> Hook:
+SettingsCheck = Callable[[Settings], object]
+
+
+def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
     async def startup(ctx: dict[str, Any]) -> None:
         settings: Settings = ctx.get("settings") or get_settings()
         ctx["settings"] = settings
+        if settings_check is not None:
+            settings_check(settings)  # raises ConfigurationError naming the setting
         configure_logging(settings)
         configure_telemetry(settings, family, owned_by_worker=True)
         engine = create_engine(settings)
@@ -120,8 +127,13 @@ def worker_options(
     settings: Settings,
     functions: Sequence[JobFunction | JobSpec],
     crons: Sequence[Cron],
+    settings_check: SettingsCheck | None = None,
 ) -> dict[str, Any]:
-    """The complete ARQ ``Worker`` keyword arguments for one family."""
+    """The complete ARQ ``Worker`` keyword arguments for one family.
+
+    ``settings_check`` runs first at start-up and stops the worker with a ConfigurationError
+    when the family cannot work with the settings (e.g. a missing key).
+    """
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}")
     tuning = _tuning(settings, family)
@@ -160,7 +172,7 @@ def worker_options(
         "functions": arq_functions,
         "cron_jobs": arq_crons,
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
-        "on_startup": _startup(family),
+        "on_startup": _startup(family, settings_check),
         "on_shutdown": _shutdown,
         "job_serializer": serialize,
         "job_deserializer": deserialize,
@@ -187,10 +199,13 @@ class FamilyWorkerSettings:
             settings = get_settings()
         except ConfigurationError as error:
             raise SystemExit(f"jobs: {error}") from None
-        install_redis_hint(settings)
+        install_startup_hints(settings)
         functions = cls.__dict__.get("functions", ())
         crons = cls.__dict__.get("cron_jobs", ())
-        options = worker_options(family, settings, functions, crons)
+        check = cls.__dict__.get("settings_check")
+        if isinstance(check, staticmethod):
+            check = check.__func__
+        options = worker_options(family, settings, functions, crons, check)
         cls.family = family
         cls._declared_functions = tuple(functions)
         cls._declared_crons = tuple(crons)

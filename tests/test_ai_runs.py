@@ -238,3 +238,31 @@ async def test_transient_llm_failure_is_retried_then_recorded_on_the_last_try(
         result = await run_ai_task(context(3), task_id=task_id, scheduled_for=DUE)
     assert result["status"] == "failed" and "HTTP 429" in result["error"]
     assert (await get_task(sessions, task_id)).failures_in_row == 1
+
+
+async def test_task_created_by_a_run_is_created_once_when_the_run_repeats(
+    pool: JobsPool,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    llm_server: FakeLlm,
+) -> None:
+    """A run repeated after a crash that creates the same reminder again leaves one new task."""
+    from jobs.db import AiTask
+
+    ann = await add_user(sessions, "ann@example.com")
+    task_id = await add_task(sessions, ann, next_run_at=DUE, cron="0 7 * * *")
+    ai_settings = llm_settings(settings, llm_server)
+    reminder = {"instruction": "remind me to send the report", "run_at": "2026-06-05T09:00:00"}
+    for _ in range(2):
+        llm_server.call_tools(("save_ai_task", reminder))
+        llm_server.answer("Reminder set.")
+    await run_task(pool, ai_settings, task_id, job_id="first")
+    async with sessions.begin() as session:
+        run = await session.scalar(select(AiTaskRun))
+        assert run is not None
+        run.status = "running"  # as if the worker died before recording the run
+    await run_task(pool, ai_settings, task_id, job_id="after-crash")
+    async with sessions() as session:
+        created = list(await session.scalars(select(AiTask).where(AiTask.id != task_id)))
+    assert len(created) == 1
+    assert (created[0].user_id, created[0].instruction) == (ann, reminder["instruction"])

@@ -93,3 +93,30 @@ def test_unreachable_redis_ends_with_one_line_saying_how_to_start_it(tmp_path: P
     assert last_line.startswith(f"Redis at redis://127.0.0.1:{port} is unreachable (")
     assert "Start one with `redis-server --daemonize yes`" in last_line
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("engine")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sync_worker_without_its_key_refuses_to_start_naming_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`arq jobs.sync.WorkerSettings` without TOKEN_ENCRYPTION_KEY exits with one line about it."""
+    env = worker_environment(settings)
+    env.pop("TOKEN_ENCRYPTION_KEY", None)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [ARQ, "jobs.sync.WorkerSettings"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("jobs: TOKEN_ENCRYPTION_KEY is not set; the sync jobs need it")
+    )

@@ -173,16 +173,22 @@ async def save_task(scope: ToolScope, args: TaskChange) -> dict[str, Any]:
         if args.task_id is None:
             if args.instruction is None or (args.run_at is None) == (args.cron_expression is None):
                 raise ToolError("a new task needs an instruction and exactly one of run_at or cron")
-            user = await session.get(User, scope.user_id)
-            task = AiTask(
-                user_id=scope.user_id,
-                title="",
-                instruction=args.instruction,
-                timezone=user.timezone if user else "UTC",
-                state=AiTaskState.ACTIVE,
-                failures_in_row=0,
-            )
-            session.add(task)
+            scope.tasks_created += 1
+            origin = f"ai-run:{scope.run_id}:task:{scope.tasks_created}"
+            created = await session.scalar(select(AiTask).where(AiTask.origin_key == origin))
+            if created is None:
+                user = await session.get(User, scope.user_id)
+                created = AiTask(
+                    user_id=scope.user_id,
+                    title="",
+                    instruction=args.instruction,
+                    timezone=user.timezone if user else "UTC",
+                    state=AiTaskState.ACTIVE,
+                    failures_in_row=0,
+                    origin_key=origin,
+                )
+                session.add(created)
+            task = created
         else:
             found = await session.scalar(
                 select(AiTask).where(AiTask.id == args.task_id, AiTask.user_id == scope.user_id)

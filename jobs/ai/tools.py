@@ -39,6 +39,7 @@ class ToolScope:
     sessions: async_sessionmaker[AsyncSession]
     pool: JobsPool
     emails_queued: int = 0
+    tasks_created: int = 0
 
     def aware(self, value: dt.datetime) -> dt.datetime:
         """``value`` as an aware datetime; a naive one is read in the user's zone."""

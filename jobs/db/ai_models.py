@@ -53,6 +53,9 @@ class AiTask(Base):
     last_result: Mapped[str | None] = mapped_column(Text)
     failures_in_row: Mapped[int] = mapped_column(Integer, default=0)
     pause_reason: Mapped[str | None] = mapped_column(Text)
+    #: Set when a run of another task created this one: creating it again (a repeated run
+    #: after a crash) finds this task instead of adding a second.
+    origin_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

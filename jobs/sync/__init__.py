@@ -43,3 +43,5 @@ class WorkerSettings(FamilyWorkerSettings, family="sync"):
         Cron(sync_calendar_events, "0 * * * *"),
         Cron(sync_notion_pages, "30 */2 * * *"),
     ]
+    # the stored tokens cannot be read without the key: refuse to start instead
+    settings_check = staticmethod(cipher_from_settings)
