@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -260,3 +262,32 @@ async def test_all_day_events_stay_on_their_date_in_any_zone(
     assert (event.start_date, event.end_date) == (dt.date(2026, 3, 8), dt.date(2026, 3, 9))
     assert stored[timed].starts_at == dt.datetime(2026, 3, 9, 7, 30, tzinfo=dt.UTC)
     assert stored[timed].start_date is None and not stored[timed].all_day
+
+
+async def test_http_and_sql_spans_of_a_sync_nest_under_its_job_span(
+    pool: JobsPool,
+    sync: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    google: FakeGoogleCalendar,
+    spans: InMemorySpanExporter,
+) -> None:
+    """Each request to Google and each upsert is a child span of the sync job's CONSUMER span."""
+    account_id, _ = await connect_google(sessions, sync, google, "ann@example.com")
+    google.put_event("primary", summary="traced")
+    await run_sync(pool, sync, "sync_calendar_account", account_id=account_id)
+    [consumer] = [
+        s
+        for s in spans.get_finished_spans()
+        if s.kind is SpanKind.CONSUMER
+        and s.attributes["messaging.arq.job.name"] == "sync_calendar_account"
+    ]
+    children = [
+        s
+        for s in spans.get_finished_spans()
+        if s.parent is not None and s.parent.span_id == consumer.context.span_id
+    ]
+    http = [s for s in children if s.name.startswith("GET")]
+    sql = [s for s in children if "calendar_events" in str(s.attributes.get("db.statement", ""))]
+    assert http and all(s.kind is SpanKind.CLIENT for s in http)
+    assert any("/calendar/v3/calendars/primary/events" in str(s.attributes) for s in http)
+    assert sql and all(s.context.trace_id == consumer.context.trace_id for s in http + sql)
