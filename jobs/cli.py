@@ -81,6 +81,14 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> Rep
     )
 
 
+def _log_in_configured_format(settings: Settings) -> None:
+    from jobs.logs import JsonFormatter, TextFormatter
+
+    formatter = JsonFormatter() if settings.log_format == "json" else TextFormatter()
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)
+
+
 def _run_worker(family: str, burst: bool) -> int:
     from arq.worker import run_worker
 
@@ -137,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(redis_unreachable_message(settings, problem), file=sys.stderr)
                 return 1
             asyncio.run(_migrate(settings, "head"))
+            _log_in_configured_format(settings)
             return _run_worker(args.family, args.burst)
         elif args.command == "enqueue":
             print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
