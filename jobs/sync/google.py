@@ -8,8 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from jobs.db.base import utcnow
 from jobs.settings import Settings
 from jobs.sync.errors import (
@@ -18,7 +16,7 @@ from jobs.sync.errors import (
     ReconsentRequired,
     SyncTokenExpired,
 )
-from jobs.sync.transport import RetryingSender, google_error_reason
+from jobs.sync.transport import RetryingSender, google_error_reason, json_object
 
 __all__ = ["GoogleAuth", "GoogleCalendarClient", "TokenRefreshed"]
 
@@ -66,7 +64,7 @@ class GoogleAuth:
                 "POST", self.settings.google_token_url, data=form
             )
         )
-        body = _json(response)
+        body = json_object(response)
         if response.status_code == 400 and body.get("error") == "invalid_grant":
             raise ReconsentRequired("Google refused the refresh token (invalid_grant)")
         if response.status_code != 200 or "access_token" not in body:
@@ -77,14 +75,6 @@ class GoogleAuth:
         self.expires_at = utcnow() + dt.timedelta(seconds=float(body.get("expires_in", 3600)))
         self.refresh_token = str(body.get("refresh_token") or self.refresh_token)
         await self.on_refresh(self.access_token, self.expires_at, self.refresh_token)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 @dataclass
@@ -119,11 +109,11 @@ class GoogleCalendarClient:
                 continue
             break
         if response.status_code == 200:
-            return _json(response)
+            return json_object(response)
         if response.status_code == 410:
             raise SyncTokenExpired(calendar_id)
         reason = google_error_reason(response) or "unknown"
-        message = str(_json(response).get("error", {}).get("message", ""))[:200]
+        message = str(json_object(response).get("error", {}).get("message", ""))[:200]
         text = f"calendar {calendar_id!r}: HTTP {response.status_code} {reason}: {message}"
         if response.status_code in (403, 404):
             raise CalendarSyncError(text.rstrip(": "))

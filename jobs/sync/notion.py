@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from jobs.settings import Settings
 from jobs.sync.errors import AccountSyncError, CursorExpired
-from jobs.sync.transport import RetryingSender
+from jobs.sync.transport import RetryingSender, json_object
 
 __all__ = ["NotionClient", "page_title"]
 
@@ -20,14 +18,6 @@ def page_title(page: dict[str, Any]) -> str:
         if isinstance(prop, dict) and prop.get("type") == "title":
             return "".join(str(item.get("plain_text", "")) for item in prop.get("title") or [])
     return ""
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 @dataclass
@@ -59,8 +49,8 @@ class NotionClient:
             lambda: self.sender.client.build_request("POST", url, json=body, headers=headers)
         )
         if response.status_code == 200:
-            return _json(response)
-        error = _json(response)
+            return json_object(response)
+        error = json_object(response)
         code = str(error.get("code", "unknown"))
         if response.status_code == 400 and code == "validation_error" and start_cursor is not None:
             raise CursorExpired(str(error.get("message", ""))[:200])

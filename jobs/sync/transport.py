@@ -13,6 +13,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -22,7 +23,12 @@ from jobs.ratelimit import SharedRateLimiter
 from jobs.retry import TRANSIENT_HTTP_STATUSES
 from jobs.settings import Settings
 
-__all__ = ["GOOGLE_RATE_LIMIT_REASONS", "RetryingSender", "google_error_reason"]
+__all__ = [
+    "GOOGLE_RATE_LIMIT_REASONS",
+    "RetryingSender",
+    "google_error_reason",
+    "json_object",
+]
 
 GOOGLE_RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
@@ -97,3 +103,12 @@ class RetryingSender:
                 delay = max(delay, asked or 0.0)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` when the body is not one (e.g. a bare 502 page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
