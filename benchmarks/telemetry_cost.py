@@ -52,11 +52,10 @@ async def drain(count: int) -> float:
     pool = await create_pool(settings)
     for number in range(count):
         await pool.enqueue_job("bench_noop", number=number)
+    await pool.aclose()
+    # the worker connects by itself, exactly as under `arq jobs.email.WorkerSettings`
     options = worker_options("email", settings, [noop], [])
-    options.pop("redis_settings")
-    worker = Worker(
-        **options, redis_pool=pool, burst=True, handle_signals=False, ctx={"settings": settings}
-    )
+    worker = Worker(**options, burst=True, handle_signals=False, ctx={"settings": settings})
     started = time.perf_counter()
     try:
         await worker.main()

@@ -24,7 +24,7 @@ from jobs.metrics import METRICS
 from jobs.registry import get_job
 from jobs.serializer import deserialize, serialize
 from jobs.settings import Settings, get_settings
-from jobs.telemetry import inject_headers, tracer
+from jobs.telemetry import inject_headers, instrument_redis_client, tracer
 
 __all__ = ["JobsPool", "create_pool"]
 
@@ -123,6 +123,7 @@ async def create_pool(
         connection_pool=connections, job_serializer=serialize, job_deserializer=deserialize
     )
     pool.auto_close_connection_pool = True
+    instrument_redis_client(pool)
     try:
         await pool.ping()
     except Exception:

@@ -3,7 +3,7 @@
 Configured from the standard ``OTEL_*`` settings. Export runs in a background thread with
 bounded queues, so a collector that is down or slow never blocks or kills a worker. The
 instrumentation of SQLAlchemy, httpx and Redis makes their spans children of the job's span
-(SQLAlchemy and Redis process-wide, httpx per client).
+(SQLAlchemy process-wide; httpx and Redis per client, so ARQ's own polling is not traced).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
+from redis.asyncio import Redis
 
 from jobs.settings import Settings
 
@@ -46,6 +47,7 @@ __all__ = [
     "extract_context",
     "inject_headers",
     "instrument_http_client",
+    "instrument_redis_client",
     "tracer",
 ]
 
@@ -181,13 +183,23 @@ def configure_telemetry(
 
 
 def _instrument_libraries() -> None:
-    """Instrument Redis and SQLAlchemy process-wide (engines created afterwards included)."""
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    """Instrument SQLAlchemy process-wide (engines created afterwards included)."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    for instrumentor in (RedisInstrumentor(), SQLAlchemyInstrumentor()):
-        if not instrumentor.is_instrumented_by_opentelemetry:
-            instrumentor.instrument()
+    instrumentor = SQLAlchemyInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def instrument_redis_client(client: Redis) -> None:
+    """Make every command of ``client`` a span under the current span.
+
+    Only the clients jobs and producers use are instrumented, not ARQ's own: its polling and
+    bookkeeping (a dozen commands per job) would cost a span each and belong to no trace.
+    """
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    RedisInstrumentor.instrument_client(client)
 
 
 def shutdown_telemetry() -> None:

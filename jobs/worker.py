@@ -45,6 +45,7 @@ from jobs.settings import FamilyTuning, Settings, get_settings
 from jobs.telemetry import (
     configure_telemetry,
     instrument_http_client,
+    instrument_redis_client,
     shutdown_telemetry,
 )
 
@@ -97,11 +98,13 @@ def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
             raise
         http = create_http_client(settings)
         instrument_http_client(http)
+        jobs_pool = JobsPool.sharing(ctx["redis"])
+        instrument_redis_client(jobs_pool)
         ctx.update(
             engine=engine,
             session_factory=create_session_factory(engine),
             http=http,
-            jobs_pool=JobsPool.sharing(ctx["redis"]),
+            jobs_pool=jobs_pool,
             redactor=Redactor(settings),
             family=family,
             heartbeat=asyncio.create_task(run_heartbeat(ctx["redis"], family, settings)),

@@ -43,6 +43,14 @@ async def test_consumer_spans_are_children_of_the_producer_span(
         assert consumer.attributes["messaging.arq.job.name"] == "test_flaky"
     tries = sorted(c.attributes["messaging.arq.job.try"] for c in consumers)
     assert tries == [1, 2]
+    redis_calls = [
+        s
+        for s in finished
+        if s.kind is SpanKind.CLIENT
+        and s.parent is not None
+        and s.parent.span_id in {c.context.span_id for c in consumers}
+    ]
+    assert [s.name for s in redis_calls] == ["RPUSH", "RPUSH"]  # the job's own Redis calls
     first = next(c for c in consumers if c.attributes["messaging.arq.job.try"] == 1)
     assert [e.name for e in first.events] == ["retry scheduled"]
     assert first.status.is_ok  # a scheduled retry is not an error of the trace
