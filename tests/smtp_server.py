@@ -8,6 +8,7 @@ Every accepted message is parsed and kept in ``messages``.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -31,6 +32,8 @@ class RecordingHandler:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        #: Seconds each DATA takes, to make deliveries overlap in concurrency tests.
+        self.data_delay = 0.0
         self.refusals: Counter[str] = Counter()
         self.lock = threading.Lock()
 
@@ -53,6 +56,8 @@ class RecordingHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Keep the parsed message."""
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)  # type: ignore[arg-type]

@@ -110,6 +110,7 @@ async def test_two_workers_sweeping_at_once_never_send_twice(
         for address in addresses:
             await queue_email(session, to=address, subject="s", text="t")
     small_batches = settings.model_copy(update={"email_batch_size": 20})
+    smtp_server.handler.data_delay = 0.01  # each sweep takes long enough for both to overlap
     await pool.enqueue_job("process_email_queue", _job_id="sweep-1")
     await pool.enqueue_job("process_email_queue", _job_id="sweep-2")
     workers = [await make_worker(small_batches, EMAIL_JOBS) for _ in range(2)]
