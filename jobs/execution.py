@@ -98,9 +98,12 @@ def wrap(spec: JobSpec, *, timeout: float) -> Callable[..., Awaitable[Any]]:
 class _Try:
     """One try of one job: its span, its log lines, its metrics, its failure record."""
 
-    def __init__(self, spec: JobSpec, ctx: dict[str, Any], span: trace.Span) -> None:
+    def __init__(
+        self, spec: JobSpec, ctx: dict[str, Any], kwargs: dict[str, Any], span: trace.Span
+    ) -> None:
         self.spec = spec
         self.ctx = ctx
+        self.kwargs = kwargs
         self.span = span
         self.job_id: str = ctx["job_id"]
         self.try_number: int = ctx["job_try"]
@@ -162,7 +165,7 @@ class _Try:
             job_id=self.job_id,
             job_name=self.spec.name,
             queue=self.spec.queue,
-            arguments=self.redact.values(self.spec.masked(self.ctx.get("job_kwargs", {}))),
+            arguments=self.redact.values(self.spec.masked(self.kwargs)),
             error_type=error_type,
             error_message=message,
             tries=self.try_number,
@@ -198,7 +201,7 @@ async def _run_try(
     *,
     time_limit: float,
 ) -> Any:
-    attempt = _Try(spec, {**ctx, "job_kwargs": kwargs}, span)
+    attempt = _Try(spec, ctx, kwargs, span)
     if "score" in ctx:
         METRICS.lag.record(
             max(0.0, time.time() - ctx["score"] / 1000),

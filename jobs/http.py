@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from jobs.errors import TransientJobError
-from jobs.retry import TRANSIENT_HTTP_STATUSES
+from jobs.retry import TRANSIENT_HTTP_STATUSES, retry_after_seconds
 from jobs.settings import Settings
 
-__all__ = ["create_http_client", "retry_after_seconds", "send_with_retries"]
+__all__ = ["create_http_client", "is_transient_response", "send_with_retries"]
 
 
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -35,15 +35,9 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """The ``Retry-After`` of a response in seconds (delta-seconds form), if it has one."""
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+def is_transient_response(response: httpx.Response) -> bool:
+    """Whether a response says "later" (429, 5xx and the like) rather than "never"."""
+    return response.status_code in TRANSIENT_HTTP_STATUSES
 
 
 async def send_with_retries(
@@ -53,17 +47,23 @@ async def send_with_retries(
     attempts: int = 4,
     backoff_base: float = 0.5,
     max_wait: float = 30.0,
+    is_transient: Callable[[httpx.Response], bool] = is_transient_response,
+    before_attempt: Callable[[], Awaitable[object]] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> httpx.Response:
     """Send the request ``build_request`` makes, retrying transient failures a few times.
 
     Returns the first response that is not transient (the caller judges 4xx). Raises
     ``TransientJobError`` when transient failures outlast ``attempts`` or a wait over
-    ``max_wait`` is asked for.
+    ``max_wait`` is asked for. ``is_transient`` widens what counts as "later" for a service
+    (Google's rate-limit 403s); ``before_attempt`` runs before every attempt (a shared rate
+    limiter).
     """
     for attempt in range(1, attempts + 1):
         delay = min(max_wait, backoff_base * 2 ** (attempt - 1))
         delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
+        if before_attempt is not None:
+            await before_attempt()
         try:
             response = await client.send(build_request())
         except httpx.TransportError as error:
@@ -72,7 +72,7 @@ async def send_with_retries(
                     f"{type(error).__name__} after {attempts} attempts"
                 ) from error
         else:
-            if response.status_code not in TRANSIENT_HTTP_STATUSES:
+            if not is_transient(response):
                 return response
             await response.aread()
             asked = retry_after_seconds(response)

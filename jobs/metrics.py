@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from opentelemetry import metrics
@@ -57,21 +57,14 @@ class JobMetrics:
         self.lag = meter.create_histogram(
             "jobs.lag", unit="s", description="Time from when a job was due to its start"
         )
-        meter.create_observable_gauge(
-            "jobs.queue.depth", [self._depth], unit="{job}", description="Jobs due, waiting"
-        )
-        meter.create_observable_gauge(
-            "jobs.queue.scheduled",
-            [self._scheduled],
-            unit="{job}",
-            description="Jobs deferred to a later time",
-        )
-        meter.create_observable_gauge(
-            "jobs.queue.oldest_age",
-            [self._oldest],
-            unit="s",
-            description="Age of the oldest job that is due and waiting",
-        )
+        for name, field_name, unit, description in (
+            ("jobs.queue.depth", "ready", "{job}", "Jobs due, waiting"),
+            ("jobs.queue.scheduled", "scheduled", "{job}", "Jobs deferred to a later time"),
+            ("jobs.queue.oldest_age", "oldest_age", "s", "Age of the oldest due, waiting job"),
+        ):
+            meter.create_observable_gauge(
+                name, [self._queue_gauge(field_name)], unit=unit, description=description
+            )
         meter.create_observable_gauge(
             "jobs.worker.running",
             [self._running],
@@ -100,17 +93,14 @@ class JobMetrics:
         """Note that this worker is alive now."""
         self.last_heartbeat = time.time()
 
-    def _depth(self, _: CallbackOptions) -> Iterable[Observation]:
-        for queue, sample in self.queues.items():
-            yield Observation(sample.ready, {"messaging.destination.name": queue})
+    def _queue_gauge(self, field_name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(_: CallbackOptions) -> Iterable[Observation]:
+            for queue, sample in self.queues.items():
+                yield Observation(
+                    getattr(sample, field_name), {"messaging.destination.name": queue}
+                )
 
-    def _scheduled(self, _: CallbackOptions) -> Iterable[Observation]:
-        for queue, sample in self.queues.items():
-            yield Observation(sample.scheduled, {"messaging.destination.name": queue})
-
-    def _oldest(self, _: CallbackOptions) -> Iterable[Observation]:
-        for queue, sample in self.queues.items():
-            yield Observation(sample.oldest_age, {"messaging.destination.name": queue})
+        return observe
 
     def _running(self, _: CallbackOptions) -> Iterable[Observation]:
         for queue, count in self.running.items():

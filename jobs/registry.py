@@ -48,22 +48,25 @@ class JobSpec:
         """The ARQ queue of the job's family."""
         return queue_name(self.family)
 
-    def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Validate ``kwargs`` against the job's signature; the typed values, or an error."""
+    def _model(self, kwargs: dict[str, Any]) -> BaseModel:
         try:
-            model = self.arguments.model_validate(kwargs)
+            return self.arguments.model_validate(kwargs)
         except ValidationError as error:
             raise JobArgumentsError(
                 self.name, [dict(e) for e in error.errors(include_url=False, include_input=False)]
             ) from None
+
+    def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Validate ``kwargs`` against the job's signature; the typed values, or an error."""
+        model = self._model(kwargs)
         return {name: getattr(model, name) for name in type(model).model_fields}
 
     def encode(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validate ``kwargs`` and turn them into plain data for the job payload."""
-        values = self.validate(kwargs)
-        model = self.arguments.model_validate(values)
+        model = self._model(kwargs)
         data: dict[str, Any] = model.model_dump(mode="json")
-        for name, value in values.items():
+        for name in type(model).model_fields:
+            value = getattr(model, name)
             if isinstance(value, SecretStr):
                 data[name] = value.get_secret_value()
         return data

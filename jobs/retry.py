@@ -13,7 +13,13 @@ import sqlalchemy.exc
 
 from jobs.errors import TransientJobError
 
-__all__ = ["NO_RETRY", "RetryPolicy", "is_transient", "retry_after_of"]
+__all__ = [
+    "NO_RETRY",
+    "RetryPolicy",
+    "is_transient",
+    "retry_after_of",
+    "retry_after_seconds",
+]
 
 #: HTTP statuses that say "later", not "never".
 TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 529})
@@ -44,17 +50,23 @@ def is_transient(exc: BaseException) -> bool:
     )
 
 
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The ``Retry-After`` of a response in seconds (delta-seconds form), if it has one."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
 def retry_after_of(exc: BaseException) -> float | None:
     """The delay the remote side asked for (``Retry-After``), in seconds, if it said one."""
     if isinstance(exc, TransientJobError):
         return exc.retry_after
     if isinstance(exc, httpx.HTTPStatusError):
-        value = exc.response.headers.get("Retry-After")
-        if value is not None:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
+        return retry_after_seconds(exc.response)
     return None
 
 

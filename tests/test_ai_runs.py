@@ -43,6 +43,14 @@ async def run_task(
     return await job.result(timeout=1)
 
 
+async def cut_off_before_recording(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Leave the only run as a worker that died before recording its end would."""
+    async with sessions.begin() as session:
+        run = await session.scalar(select(AiTaskRun))
+        assert run is not None
+        run.status = "running"
+
+
 def tool_replies(request: dict[str, Any]) -> list[dict[str, Any]]:
     """The decoded contents of the tool messages in a request the fake received."""
     return [json.loads(m["content"]) for m in request["messages"] if m["role"] == "tool"]
@@ -156,10 +164,7 @@ async def test_email_tool_queues_once_even_when_the_run_repeats(
         llm_server.call_tools(("send_email_to_user", {"subject": "Your day", "body": "Busy."}))
         llm_server.answer("Sent.")
     await run_task(pool, ai_settings, task_id, job_id="first")
-    async with sessions.begin() as session:
-        run = await session.scalar(select(AiTaskRun))
-        assert run is not None
-        run.status = "running"
+    await cut_off_before_recording(sessions)
     await run_task(pool, ai_settings, task_id, job_id="after-crash")
     again = await run_task(pool, ai_settings, task_id, job_id="duplicate")
     assert again["already_recorded"] is True and len(llm_server.requests) == 4
@@ -257,10 +262,7 @@ async def test_task_created_by_a_run_is_created_once_when_the_run_repeats(
         llm_server.call_tools(("save_ai_task", reminder))
         llm_server.answer("Reminder set.")
     await run_task(pool, ai_settings, task_id, job_id="first")
-    async with sessions.begin() as session:
-        run = await session.scalar(select(AiTaskRun))
-        assert run is not None
-        run.status = "running"  # as if the worker died before recording the run
+    await cut_off_before_recording(sessions)
     await run_task(pool, ai_settings, task_id, job_id="after-crash")
     async with sessions() as session:
         created = list(await session.scalars(select(AiTask).where(AiTask.id != task_id)))

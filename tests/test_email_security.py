@@ -95,6 +95,25 @@ def secure_server(tmp_path: Path) -> Iterator[tuple[RecordingHandler, int, Path]
     controller.stop()
 
 
+def starttls(settings: Settings, port: int, password: str, ca_file: Path | None) -> Settings:
+    """Settings for the secure server: STARTTLS, a login, and optionally our CA."""
+    return settings.model_copy(
+        update={
+            "smtp_port": port,
+            "smtp_tls": "starttls",
+            "smtp_ca_file": ca_file,
+            "smtp_username": USER,
+            "smtp_password": SecretStr(password),
+        }
+    )
+
+
+async def sweep(pool: JobsPool, settings: Settings) -> None:
+    """Run one outbox sweep in a worker with ``settings``."""
+    await pool.enqueue_job("process_email_queue")
+    await run_burst(await make_worker(settings, [process_email_queue]))
+
+
 async def test_starttls_and_login_deliver_and_a_wrong_password_fails_nothing(
     pool: JobsPool,
     settings: Settings,
@@ -103,20 +122,10 @@ async def test_starttls_and_login_deliver_and_a_wrong_password_fails_nothing(
 ) -> None:
     """STARTTLS with SMTP_CA_FILE and a login delivers; a bad password keeps the mail queued."""
     handler, port, cert = secure_server
-    secure = settings.model_copy(
-        update={
-            "smtp_port": port,
-            "smtp_tls": "starttls",
-            "smtp_ca_file": cert,
-            "smtp_username": USER,
-            "smtp_password": SecretStr("wrong-password"),
-        }
-    )
     async with sessions.begin() as session:
         for address in ("a@example.com", "b@example.com", "c@example.com"):
             await queue_email(session, to=address, subject="s", text="t")
-    await pool.enqueue_job("process_email_queue")
-    await run_burst(await make_worker(secure, [process_email_queue]))
+    await sweep(pool, starttls(settings, port, "wrong-password", cert))
     async with sessions() as session:
         rows = list(await session.scalars(select(OutboundEmail)))
     assert handler.messages == []
@@ -128,9 +137,7 @@ async def test_starttls_and_login_deliver_and_a_wrong_password_fails_nothing(
         for row in rows:
             row.next_attempt_at = dt.datetime.now(dt.UTC)
             session.add(row)
-    correct = secure.model_copy(update={"smtp_password": SecretStr(PASSWORD)})
-    await pool.enqueue_job("process_email_queue")
-    await run_burst(await make_worker(correct, [process_email_queue]))
+    await sweep(pool, starttls(settings, port, PASSWORD, cert))
     assert sorted(str(m["To"]) for m in handler.messages) == [
         "a@example.com",
         "b@example.com",
@@ -146,18 +153,9 @@ async def test_untrusted_certificate_is_refused_without_failing_mail(
 ) -> None:
     """Without SMTP_CA_FILE the self-signed server is not trusted: nothing is sent or failed."""
     handler, port, _ = secure_server
-    untrusting = settings.model_copy(
-        update={
-            "smtp_port": port,
-            "smtp_tls": "starttls",
-            "smtp_username": USER,
-            "smtp_password": SecretStr(PASSWORD),
-        }
-    )
     async with sessions.begin() as session:
         await queue_email(session, to="a@example.com", subject="s", text="t")
-    await pool.enqueue_job("process_email_queue")
-    await run_burst(await make_worker(untrusting, [process_email_queue]))
+    await sweep(pool, starttls(settings, port, PASSWORD, ca_file=None))
     async with sessions() as session:
         [row] = list(await session.scalars(select(OutboundEmail)))
     assert handler.messages == []

@@ -15,8 +15,8 @@ from sqlalchemy import and_, or_, select
 from jobs.ai.scheduling import next_run_after
 from jobs.ai.tools import Tool, ToolError, ToolScope
 from jobs.db.ai_models import AiTask, AiTaskState
-from jobs.db.engine import insert_ignoring_conflicts
-from jobs.db.models import EmailStatus, OutboundEmail, User, utcnow
+from jobs.db.models import User, utcnow
+from jobs.db.outbox import queue_email
 from jobs.db.sync_models import CalendarEvent, NotionPage
 from jobs.schedule import ScheduleError
 
@@ -122,22 +122,13 @@ async def email_user(scope: ToolScope, args: EmailToUser) -> dict[str, Any]:
         user = await session.get(User, scope.user_id)
         if user is None:
             raise ToolError("the user no longer exists")
-        now = utcnow()
-        row = {
-            "user_id": user.id,
-            "to_address": user.email,
-            "subject": args.subject,
-            "body_text": args.body,
-            "dedupe_key": dedupe_key,
-            "status": EmailStatus.QUEUED,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
-        name = session.bind.dialect.name
-        await session.execute(insert_ignoring_conflicts(name, OutboundEmail, [row]))
-        email_id = await session.scalar(
-            select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)
+        email_id = await queue_email(
+            session,
+            to=user.email,
+            subject=args.subject,
+            text=args.body,
+            user_id=user.id,
+            dedupe_key=dedupe_key,
         )
     await scope.pool.enqueue_job(
         "deliver_email", email_id=email_id, _job_id=f"deliver-email:{email_id}"

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.ai.runner import Conversation
 from jobs.db.ai_models import AiTask, AiTaskRun, AiTaskState
 from jobs.db.base import utcnow
-from jobs.db.engine import insert_ignoring_conflicts
 from jobs.db.models import User
+from jobs.db.upsert import insert_ignoring_conflicts
 
 __all__ = ["OpenedRun", "finish_run", "open_run", "run_summary", "save_progress"]
 

@@ -5,14 +5,10 @@ Importing this package registers every model on ``Base.metadata``.
 
 from jobs.db.ai_models import AiTask, AiTaskRun, AiTaskState
 from jobs.db.base import Base, utcnow
-from jobs.db.engine import (
-    create_engine,
-    create_session_factory,
-    insert_ignoring_conflicts,
-    is_postgres,
-)
+from jobs.db.engine import create_engine, create_session_factory, is_postgres
 from jobs.db.migrate import downgrade, upgrade
 from jobs.db.models import EmailStatus, FailedJob, OutboundEmail, User, UserSession
+from jobs.db.outbox import queue_email
 from jobs.db.sync_models import (
     AccountState,
     CalendarEvent,
@@ -21,6 +17,7 @@ from jobs.db.sync_models import (
     NotionIntegration,
     NotionPage,
 )
+from jobs.db.upsert import insert_ignoring_conflicts
 
 __all__ = [
     "AccountState",
@@ -43,6 +40,7 @@ __all__ = [
     "downgrade",
     "insert_ignoring_conflicts",
     "is_postgres",
+    "queue_email",
     "upgrade",
     "utcnow",
 ]

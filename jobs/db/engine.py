@@ -1,4 +1,4 @@
-"""The backend's async engine and session factory, and the few places dialects differ."""
+"""The backend's async engine and session factory."""
 
 from __future__ import annotations
 
@@ -7,16 +7,12 @@ from typing import Any
 
 import sqlalchemy.ext.asyncio as sa_asyncio
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.sql.dml import Insert
 
-from jobs.db.models import Base
 from jobs.settings import Settings
 
-__all__ = ["create_engine", "create_session_factory", "insert_ignoring_conflicts", "is_postgres"]
+__all__ = ["create_engine", "create_session_factory", "is_postgres"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -60,12 +56,3 @@ def is_postgres(engine_or_session: AsyncEngine | AsyncSession) -> bool:
         engine_or_session.bind if isinstance(engine_or_session, AsyncSession) else engine_or_session
     )
     return bind.dialect.name == "postgresql"
-
-
-def insert_ignoring_conflicts(
-    dialect_name: str, model: type[Base], rows: list[dict[str, Any]]
-) -> Insert:
-    """An INSERT of ``rows`` that silently skips rows violating a unique constraint."""
-    if dialect_name == "postgresql":
-        return pg_insert(model).values(rows).on_conflict_do_nothing()
-    return sqlite_insert(model).values(rows).on_conflict_do_nothing()

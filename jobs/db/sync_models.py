@@ -18,6 +18,7 @@ from jobs.db.base import Base, BigId, utcnow
 __all__ = [
     "AccountState",
     "CalendarEvent",
+    "ConnectedAccount",
     "GoogleAccount",
     "GoogleCalendar",
     "NotionIntegration",
@@ -33,8 +34,12 @@ class AccountState(enum.StrEnum):
     ERROR = "error"
 
 
-def _state_column() -> Any:
-    return mapped_column(
+class ConnectedAccount:
+    """Columns every connected account shares: owner, sync state and its last outcome."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    state: Mapped[AccountState] = mapped_column(
         Enum(
             AccountState,
             native_enum=False,
@@ -43,23 +48,20 @@ def _state_column() -> Any:
         ),
         default=AccountState.ACTIVE,
     )
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class GoogleAccount(Base):
+class GoogleAccount(ConnectedAccount, Base):
     """A user's Google account connected for calendar sync (OAuth tokens, encrypted)."""
 
     __tablename__ = "google_accounts"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     google_email: Mapped[str] = mapped_column(String(320), default="")
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[dt.datetime | None]
-    state: Mapped[AccountState] = _state_column()
-    last_error: Mapped[str | None] = mapped_column(Text)
-    last_synced_at: Mapped[dt.datetime | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class GoogleCalendar(Base):
@@ -113,20 +115,14 @@ class CalendarEvent(Base):
     synced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class NotionIntegration(Base):
+class NotionIntegration(ConnectedAccount, Base):
     """A user's Notion integration (token, encrypted) and the sync watermark."""
 
     __tablename__ = "notion_integrations"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     workspace_name: Mapped[str] = mapped_column(String(200), default="")
     token_encrypted: Mapped[str | None] = mapped_column(Text)
     watermark: Mapped[dt.datetime | None]
-    state: Mapped[AccountState] = _state_column()
-    last_error: Mapped[str | None] = mapped_column(Text)
-    last_synced_at: Mapped[dt.datetime | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class NotionPage(Base):

@@ -1,8 +1,9 @@
-"""Upserts on PostgreSQL and SQLite alike.
+"""Inserts that meet existing rows, on PostgreSQL and SQLite alike.
 
-Bulk upserts by a natural key (sync), and rows written back with their own primary keys
-(restores). PostgreSQL and SQLite share the ``INSERT … ON CONFLICT`` syntax but not SQLAlchemy's
-constructs, so the dialect picks the construct here and callers stay dialect-free.
+Inserts that skip duplicates (idempotent queueing), bulk upserts by a natural key (sync), and
+rows written back with their own primary keys (restores). PostgreSQL and SQLite share the
+``INSERT … ON CONFLICT`` syntax but not SQLAlchemy's constructs, so the dialect picks the
+construct here and callers stay dialect-free.
 """
 
 from __future__ import annotations
@@ -18,7 +19,20 @@ from sqlalchemy.sql.dml import Insert
 
 from jobs.db.base import Base
 
-__all__ = ["reset_identity_sequence", "upsert_by_primary_key", "upsert_rows"]
+__all__ = [
+    "insert_ignoring_conflicts",
+    "reset_identity_sequence",
+    "upsert_by_primary_key",
+    "upsert_rows",
+]
+
+
+def insert_ignoring_conflicts(
+    dialect_name: str, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> Insert:
+    """An INSERT of ``rows`` that silently skips rows violating a unique constraint."""
+    insert = (pg_insert if dialect_name == "postgresql" else sqlite_insert)(model)
+    return insert.values(list(rows)).on_conflict_do_nothing()
 
 
 def upsert_rows(

@@ -1,4 +1,7 @@
-"""The outbox: queueing e-mails, claiming due ones, and recording what became of them.
+"""The outbox: claiming due e-mails and recording what became of them.
+
+E-mails are queued with :func:`jobs.db.outbox.queue_email` (re-exported here and from
+:mod:`jobs.email`).
 
 Claiming is one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``: on
 PostgreSQL concurrent sweeps skip each other's rows; on SQLite the single statement is atomic
@@ -17,53 +20,10 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobs.db.engine import insert_ignoring_conflicts
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
+from jobs.db.outbox import queue_email
 
 __all__ = ["Outcome", "claim_due", "queue_email", "record_outcomes"]
-
-
-async def queue_email(
-    session: AsyncSession,
-    *,
-    to: str,
-    subject: str,
-    text: str,
-    html: str | None = None,
-    user_id: int | None = None,
-    dedupe_key: str | None = None,
-    send_after: dt.datetime | None = None,
-) -> int:
-    """Put one e-mail in the outbox and return its id.
-
-    With ``dedupe_key``, queueing is idempotent: a second call with the same key queues nothing
-    and returns the id of the e-mail queued first. The caller commits.
-    """
-    row = {
-        "to_address": to,
-        "subject": subject,
-        "body_text": text,
-        "body_html": html,
-        "user_id": user_id,
-        "dedupe_key": dedupe_key,
-        "status": EmailStatus.QUEUED,
-        "attempts": 0,
-        "next_attempt_at": send_after or utcnow(),
-        "created_at": utcnow(),
-    }
-    if dedupe_key is None:
-        email = OutboundEmail(**row)
-        session.add(email)
-        await session.flush()
-        return email.id
-    await session.execute(
-        insert_ignoring_conflicts(session.bind.dialect.name, OutboundEmail, [row])
-    )
-    email_id = await session.scalar(
-        select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)
-    )
-    assert email_id is not None
-    return email_id
 
 
 async def claim_due(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import random
 import ssl
 from collections.abc import Sequence
 from email.charset import QP, Charset
@@ -26,6 +25,7 @@ import aiosmtplib
 
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
 from jobs.email.outbox import Outcome
+from jobs.retry import RetryPolicy
 from jobs.settings import Settings
 
 __all__ = ["ServerUnavailable", "build_message", "deliver", "message_id"]
@@ -77,11 +77,17 @@ def build_message(email: OutboundEmail, sender: str) -> bytes:
     return message.as_bytes()
 
 
+#: The longest an e-mail waits between two delivery attempts.
+MAX_RETRY_DELAY = 6 * 3600.0
+
+
 def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
-    base = settings.email_retry_base_seconds * 2 ** max(0, attempts - 1)
-    delay = min(base, 6 * 3600.0)
-    delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
-    return utcnow() + dt.timedelta(seconds=delay)
+    backoff = RetryPolicy(
+        max_tries=settings.email_max_attempts,
+        backoff_base=settings.email_retry_base_seconds,
+        backoff_max=MAX_RETRY_DELAY,
+    )
+    return utcnow() + dt.timedelta(seconds=backoff.delay(max(1, attempts)))
 
 
 def _transient(settings: Settings, email: OutboundEmail, error: str) -> Outcome:

@@ -11,8 +11,9 @@ from pydantic import Field
 from sqlalchemy import select
 
 from jobs.context import JobContext
-from jobs.db.engine import insert_ignoring_conflicts
 from jobs.db.models import EmailStatus, OutboundEmail, User, utcnow
+from jobs.db.outbox import outbox_row
+from jobs.db.upsert import insert_ignoring_conflicts
 from jobs.email.outbox import claim_due, queue_email, record_outcomes
 from jobs.email.smtp import deliver
 from jobs.email.summary import SUMMARY_KEY_PREFIX, SummaryWindow, build_summary
@@ -147,18 +148,14 @@ async def send_daily_email_summary(ctx: JobContext) -> dict[str, int]:
                 window = SummaryWindow(day=now.astimezone(zone).date(), zone=zone)
                 summary = await build_summary(session, user, window)
                 rows.append(
-                    {
-                        "user_id": user.id,
-                        "to_address": user.email,
-                        "subject": summary.subject,
-                        "body_text": summary.text,
-                        "body_html": summary.html,
-                        "dedupe_key": f"{SUMMARY_KEY_PREFIX}:{user.id}:{window.day.isoformat()}",
-                        "status": EmailStatus.QUEUED,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
+                    outbox_row(
+                        to=user.email,
+                        subject=summary.subject,
+                        text=summary.text,
+                        html=summary.html,
+                        user_id=user.id,
+                        dedupe_key=f"{SUMMARY_KEY_PREFIX}:{user.id}:{window.day.isoformat()}",
+                    )
                 )
             result = await session.execute(
                 insert_ignoring_conflicts(session.bind.dialect.name, OutboundEmail, rows)

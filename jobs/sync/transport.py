@@ -9,18 +9,14 @@ retry policy. Any other response is returned for the caller to judge.
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from jobs.errors import TransientJobError
-from jobs.http import retry_after_seconds
+from jobs.http import is_transient_response, send_with_retries
 from jobs.ratelimit import SharedRateLimiter
-from jobs.retry import TRANSIENT_HTTP_STATUSES
 from jobs.settings import Settings
 
 __all__ = [
@@ -43,7 +39,7 @@ def google_error_reason(response: httpx.Response) -> str | None:
 
 
 def _transient(response: httpx.Response) -> bool:
-    if response.status_code in TRANSIENT_HTTP_STATUSES:
+    if is_transient_response(response):
         return True
     return response.status_code == 403 and google_error_reason(response) in (
         GOOGLE_RATE_LIMIT_REASONS
@@ -75,34 +71,15 @@ class RetryingSender:
 
     async def send(self, build_request: Callable[[], httpx.Request]) -> httpx.Response:
         """The first response that is not transient; TransientJobError when retries run out."""
-        for attempt in range(1, self.attempts + 1):
-            delay = min(self.max_wait, self.backoff_base * 2 ** (attempt - 1))
-            delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
-            await self.limiter.acquire()
-            try:
-                response = await self.client.send(build_request())
-                await response.aread()
-            except httpx.TransportError as error:
-                if attempt == self.attempts:
-                    raise TransientJobError(
-                        f"{type(error).__name__} after {self.attempts} attempts"
-                    ) from error
-            else:
-                if not _transient(response):
-                    return response
-                asked = retry_after_seconds(response)
-                what = f"HTTP {response.status_code}"
-                if asked is not None and asked > self.max_wait:
-                    raise TransientJobError(
-                        f"{what}; server asked to wait {asked:g}s", retry_after=asked
-                    )
-                if attempt == self.attempts:
-                    raise TransientJobError(
-                        f"{what} after {self.attempts} attempts", retry_after=asked
-                    )
-                delay = max(delay, asked or 0.0)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return await send_with_retries(
+            self.client,
+            build_request,
+            attempts=self.attempts,
+            backoff_base=self.backoff_base,
+            max_wait=self.max_wait,
+            is_transient=_transient,
+            before_attempt=self.limiter.acquire,
+        )
 
 
 def json_object(response: httpx.Response) -> dict[str, Any]:
