@@ -14,6 +14,7 @@ from jobs.errors import (
     PermanentJobError,
     TransientJobError,
     UnknownJobError,
+    UnstorableTextError,
 )
 from jobs.registry import JobSpec, all_jobs, get_job, job
 from jobs.retry import NO_RETRY, RetryPolicy
@@ -35,6 +36,7 @@ __all__ = [
     "Settings",
     "TransientJobError",
     "UnknownJobError",
+    "UnstorableTextError",
     "all_jobs",
     "create_pool",
     "get_job",

@@ -6,6 +6,7 @@
     ├── ConfigurationError         a setting is missing or invalid (names the variable)
     ├── UnknownJobError            no job is declared under that name
     ├── JobArgumentsError          arguments do not match the job's signature (.job, .errors)
+    ├── UnstorableTextError        a text holds a character no database can store (.field)
     ├── TransientJobError          the job may succeed if tried again later (.retry_after)
     └── PermanentJobError          the job failed for good; retrying cannot help
 
@@ -24,6 +25,7 @@ __all__ = [
     "PermanentJobError",
     "TransientJobError",
     "UnknownJobError",
+    "UnstorableTextError",
 ]
 
 
@@ -54,6 +56,18 @@ class JobArgumentsError(JobsError, ValueError):
             for e in errors
         )
         super().__init__(f"invalid arguments for job {job!r}: {details}")
+
+
+class UnstorableTextError(JobsError, ValueError):
+    """A text value holds a character that cannot be stored (NUL, a lone surrogate).
+
+    PostgreSQL's ``text`` and ``jsonb`` refuse U+0000, and no database can encode a surrogate
+    half in UTF-8; ``field`` names the value.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}")
 
 
 class TransientJobError(JobsError):

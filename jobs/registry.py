@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_m
 from jobs.constants import FAMILIES, queue_name
 from jobs.errors import JobArgumentsError, UnknownJobError
 from jobs.retry import RetryPolicy
+from jobs.storable import unstorable_values
 
 __all__ = ["JobSpec", "all_jobs", "get_job", "job", "jobs_of_family"]
 
@@ -50,11 +51,18 @@ class JobSpec:
 
     def _model(self, kwargs: dict[str, Any]) -> BaseModel:
         try:
-            return self.arguments.model_validate(kwargs)
+            model = self.arguments.model_validate(kwargs)
         except ValidationError as error:
             raise JobArgumentsError(
                 self.name, [dict(e) for e in error.errors(include_url=False, include_input=False)]
             ) from None
+        unstorable = [
+            {"loc": location, "msg": problem, "type": "unstorable_character"}
+            for location, problem in unstorable_values(model)
+        ]
+        if unstorable:
+            raise JobArgumentsError(self.name, unstorable)
+        return model
 
     def validate(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validate ``kwargs`` against the job's signature; the typed values, or an error."""

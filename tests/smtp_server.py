@@ -3,7 +3,9 @@
 * a recipient containing ``tempfail`` gets ``451`` on RCPT (try again later);
 * ``tempfail-once`` gets ``451`` the first time only;
 * a recipient containing ``reject`` gets ``550`` (permanent).
-Every accepted message is parsed and kept in ``messages``.
+Every accepted message is parsed and kept in ``messages``. Like Postfix, Exchange or Gmail, the
+server refuses a message with a line longer than RFC 5321's 1,000 octets (998 characters and
+CRLF) with ``500 Line too long``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+#: RFC 5321 4.5.3.1.6: a line of text, CRLF included, is at most 1,000 octets.
+MAX_LINE_OCTETS = 1000
 
 
 def free_port() -> int:
@@ -69,13 +75,27 @@ class RecordingHandler:
             return [str(m["Message-ID"]) for m in self.messages]
 
 
+class StrictSMTP(SMTP):
+    """aiosmtpd's SMTP session with the RFC line limit (aiosmtpd allows one octet more)."""
+
+    line_length_limit = MAX_LINE_OCTETS
+
+
+class StrictController(Controller):
+    """A controller whose sessions enforce the RFC line limit."""
+
+    def factory(self) -> SMTP:
+        """A :class:`StrictSMTP` session."""
+        return StrictSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpServer:
     """An aiosmtpd server on a free loopback port, in its own thread."""
 
     def __init__(self) -> None:
         self.handler = RecordingHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = StrictController(self.handler, hostname="127.0.0.1", port=self.port)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

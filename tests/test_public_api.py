@@ -21,6 +21,7 @@ def test_public_names_are_exactly_these() -> None:
             "Settings",
             "TransientJobError",
             "UnknownJobError",
+            "UnstorableTextError",
             "all_jobs",
             "create_pool",
             "get_job",

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jobs.db.base import utcnow
 from jobs.db.models import EmailStatus, OutboundEmail
 from jobs.db.upsert import insert_ignoring_conflicts
+from jobs.storable import require_storable
 
 __all__ = ["outbox_row", "queue_email"]
 
@@ -29,7 +30,12 @@ def outbox_row(
     dedupe_key: str | None = None,
     send_after: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The column values of one queued e-mail (for bulk inserts of many)."""
+    """The column values of one queued e-mail (for bulk inserts of many).
+
+    Raises :class:`jobs.errors.UnstorableTextError` naming a field that holds a character the
+    database cannot store (NUL, a lone surrogate).
+    """
+    require_storable(to=to, subject=subject, text=text, html=html, dedupe_key=dedupe_key)
     now = utcnow()
     return {
         "to_address": to,
@@ -59,7 +65,9 @@ async def queue_email(
     """Put one e-mail in the outbox and return its id.
 
     With ``dedupe_key``, queueing is idempotent: a second call with the same key queues nothing
-    and returns the id of the e-mail queued first. The caller commits.
+    and returns the id of the e-mail queued first. The caller commits. A field holding a
+    character the database cannot store raises :class:`jobs.errors.UnstorableTextError`
+    naming the field, and nothing is queued.
     """
     row = outbox_row(
         to=to,

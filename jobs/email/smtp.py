@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import ssl
 from collections.abc import Sequence
 from email.charset import QP, Charset
@@ -32,8 +33,18 @@ __all__ = ["ServerUnavailable", "build_message", "deliver", "message_id"]
 
 logger = logging.getLogger(__name__)
 
+#: RFC 5322 2.1.1: a line of a message is at most 998 characters, CRLF excluded.
+MAX_LINE_LENGTH = 998
+#: RFC 5322 2.1.1: lines SHOULD stay within 78 characters; longer headers are folded.
+FOLD_LENGTH = 78
+
+_ASCII_QP = Charset("us-ascii")
+_ASCII_QP.body_encoding = QP
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# control characters 7bit text may not carry (RFC 2045 2.7); tab, CR and LF are fine
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _domain(address: str) -> str:
@@ -46,9 +57,20 @@ def message_id(email: OutboundEmail, sender: str) -> str:
     return f"<outbound.{email.id}.{created}@{_domain(sender)}>"
 
 
+def _is_7bit_safe(body: str) -> bool:
+    """Whether ``body`` can go as it is: ASCII, no control characters, no line over 998."""
+    if not body.isascii() or _CONTROL.search(body):
+        return False
+    return all(len(line) <= MAX_LINE_LENGTH for line in _LINE_BREAK.split(body))
+
+
 def _text_part(body: str, subtype: str) -> MIMEText:
-    # MIMEText accepts a Charset object (typeshed says str): it selects quoted-printable
-    return MIMEText(body, subtype, "us-ascii" if body.isascii() else _UTF8_QP)  # type: ignore[arg-type]
+    """A text part; quoted-printable (lines of at most 76) unless the body is safe as 7bit."""
+    if _is_7bit_safe(body):
+        return MIMEText(body, subtype, "us-ascii")
+    charset = _ASCII_QP if body.isascii() else _UTF8_QP
+    # MIMEText accepts a Charset object (typeshed says str)
+    return MIMEText(body, subtype, charset)  # type: ignore[arg-type]
 
 
 def _header(value: str) -> str:
@@ -57,11 +79,22 @@ def _header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
+def _subject(value: str) -> str:
+    """The subject as RFC 2047 encoded words, folded, when it is long or not ASCII."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("the subject contains a line break")
+    if value.isascii() and len("Subject: ") + len(value) <= FOLD_LENGTH:
+        return value
+    return Header(value, "utf-8", maxlinelen=FOLD_LENGTH, header_name="Subject").encode()
+
+
 def build_message(email: OutboundEmail, sender: str) -> bytes:
     """The wire form of one outbox row: plain text, plus an HTML alternative if the row has one.
 
     Built with the ``compat32`` MIME classes, several times faster than ``EmailMessage`` for
-    these simple shapes; non-ASCII headers are RFC 2047-encoded and bodies quoted-printable.
+    these simple shapes. No line exceeds RFC 5322's 998 characters, which servers enforce
+    (``500 Line too long``): a body that is not short-lined ASCII goes quoted-printable, and a
+    long or non-ASCII subject is RFC 2047-encoded and folded.
     """
     text = _text_part(email.body_text, "plain")
     message: MIMEText | MIMEMultipart = text
@@ -71,7 +104,7 @@ def build_message(email: OutboundEmail, sender: str) -> bytes:
         message.attach(_text_part(email.body_html, "html"))
     message["From"] = _header(sender)
     message["To"] = _header(email.to_address)
-    message["Subject"] = _header(email.subject)
+    message["Subject"] = _subject(email.subject)
     message["Date"] = format_datetime(email.created_at)
     message["Message-ID"] = message_id(email, sender)
     return message.as_bytes()
