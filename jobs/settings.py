@@ -180,6 +180,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive duration, e.g. PT24H, 24:00:00 or 86400")
         return value
 
+    @field_validator("email_retention")
+    @classmethod
+    def _email_retention(cls, value: dt.timedelta) -> dt.timedelta:
+        # a daily summary's outbox row is what keeps it from being queued twice in its day
+        if value < dt.timedelta(days=2):
+            raise ValueError("must be at least P2D (e-mails are kept at least two days)")
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:

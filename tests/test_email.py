@@ -21,6 +21,7 @@ from jobs.email import (
 from jobs.settings import Settings
 from tests.conftest import make_worker, run_burst
 from tests.smtp_server import SmtpServer
+from tests.zones import zone_at_local_hour
 
 pytestmark = pytest.mark.usefixtures("engine")
 EMAIL_JOBS = [send_email, deliver_email, process_email_queue, send_daily_email_summary]
@@ -185,11 +186,12 @@ async def test_daily_summary_is_queued_once_per_user_and_date(
     smtp_server: SmtpServer,
 ) -> None:
     """Two runs of send_daily_email_summary queue one summary per opted-in user, and send them."""
+    noon = zone_at_local_hour(12)  # past 08:00 for both users whatever the time of the test
     async with sessions.begin() as session:
         session.add_all(
             [
-                User(email="ann@example.com", display_name="Ann", timezone="Europe/Berlin"),
-                User(email="bob@example.com", display_name="Bob <&>", timezone="America/New_York"),
+                User(email="ann@example.com", display_name="Ann", timezone=noon),
+                User(email="bob@example.com", display_name="Bob <&>", timezone=noon),
                 User(email="cy@example.com", daily_summary_enabled=False),
             ]
         )

@@ -25,6 +25,7 @@ from jobs.settings import Settings
 from jobs.web import make_lifespan
 from tests import sample_jobs
 from tests.conftest import METRICS_READER, make_worker, run_burst
+from tests.zones import zone_at_local_hour
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -192,8 +193,8 @@ async def test_jobs_fanned_out_by_a_cron_run_join_its_trace(
     spans: InMemorySpanExporter,
 ) -> None:
     """The sweep enqueued by the daily summary run is a child of that run's trace."""
-    async with sessions.begin() as session:
-        session.add(User(email="ann@example.com"))
+    async with sessions.begin() as session:  # a zone where 08:00 has passed, so a summary is due
+        session.add(User(email="ann@example.com", timezone=zone_at_local_hour(12)))
     await pool.enqueue_job("send_daily_email_summary")
     await run_burst(await make_worker(settings, [send_daily_email_summary, process_email_queue]))
     consumers = {

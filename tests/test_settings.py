@@ -19,6 +19,8 @@ from jobs.redaction import Redactor
         ("SMTP_PORT", "70000", "SMTP_PORT: Input should be less than or equal to 65535"),
         ("SMTP_TLS", "maybe", "SMTP_TLS: Input should be 'none', 'starttls' or 'tls'"),
         ("EMAIL_WORKER__MAX_JOBS", "0", "EMAIL_WORKER__MAX_JOBS: Input should be greater than 0"),
+        # the outbox row of a daily summary must outlive its local day, or it is sent again
+        ("EMAIL_RETENTION", "PT12H", "EMAIL_RETENTION: must be at least P2D"),
     ],
 )
 def test_invalid_value_names_the_variable(

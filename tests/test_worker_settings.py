@@ -87,34 +87,23 @@ def test_email_sweep_runs_every_five_minutes() -> None:
 
 
 @pytest.mark.parametrize(
-    ("zone", "start", "expected_utc"),
+    ("zone", "start"),
     [
-        # Europe/Berlin springs forward on 2026-03-29: 08:00 is 07:00Z before, 06:00Z after
-        (
-            "Europe/Berlin",
-            dt.datetime(2026, 3, 27, 12, tzinfo=UTC),
-            ["2026-03-28T07:00:00+00:00", "2026-03-29T06:00:00+00:00", "2026-03-30T06:00:00+00:00"],
-        ),
-        # and falls back on 2026-10-25
-        (
-            "Europe/Berlin",
-            dt.datetime(2026, 10, 23, 12, tzinfo=UTC),
-            ["2026-10-24T06:00:00+00:00", "2026-10-25T07:00:00+00:00", "2026-10-26T07:00:00+00:00"],
-        ),
-        # New York changes on 2026-03-08
-        (
-            "America/New_York",
-            dt.datetime(2026, 3, 6, 18, tzinfo=UTC),
-            ["2026-03-07T13:00:00+00:00", "2026-03-08T12:00:00+00:00", "2026-03-09T12:00:00+00:00"],
-        ),
+        ("UTC", dt.datetime(2026, 5, 1, 2, 7, tzinfo=UTC)),
+        ("Asia/Kathmandu", dt.datetime(2026, 5, 1, 2, 7, tzinfo=UTC)),  # +05:45
+        ("America/New_York", dt.datetime(2026, 3, 8, 6, 50, tzinfo=UTC)),  # clocks go forward
+        ("Europe/Berlin", dt.datetime(2026, 10, 25, 0, 50, tzinfo=UTC)),  # clocks go back
     ],
 )
-def test_daily_summary_stays_at_eight_local_across_dst(
-    zone: str, start: dt.datetime, expected_utc: list[str]
-) -> None:
-    """send_daily_email_summary fires at 08:00 wall-clock time in SCHEDULE_TIMEZONE across DST."""
+def test_daily_summary_runs_on_every_utc_quarter_hour(zone: str, start: dt.datetime) -> None:
+    """send_daily_email_summary fires every 15 minutes on :00/:15/:30/:45 UTC, across DST too.
+
+    Every UTC offset in use is a multiple of 15 minutes, so each user's local 08:00 is a run.
+    """
     cron = _email_crons(zone)["send_daily_email_summary"]
-    assert [t.isoformat() for t in _fire_times(cron, start, 3)] == expected_utc
+    times = _fire_times(cron, start, 12)
+    first = start.replace(minute=start.minute // 15 * 15, second=0) + dt.timedelta(minutes=15)
+    assert times == [first + dt.timedelta(minutes=15 * i) for i in range(12)]
 
 
 @pytest.mark.usefixtures("engine")

@@ -1,8 +1,8 @@
 """The email family: ``arq jobs.email.WorkerSettings``.
 
 Jobs: ``send_email`` and ``deliver_email`` (immediate delivery), ``process_email_queue``
-(the outbox sweep, every 5 minutes) and ``send_daily_email_summary`` (daily at 08:00 in
-``SCHEDULE_TIMEZONE``).
+(the outbox sweep, every 5 minutes) and ``send_daily_email_summary`` (every 15 minutes: each
+user's summary at 08:00 in the user's own time zone).
 """
 
 from jobs.email.outbox import queue_email
@@ -34,5 +34,5 @@ class WorkerSettings(FamilyWorkerSettings, family="email"):
     functions = [send_email, deliver_email, process_email_queue, send_daily_email_summary]
     cron_jobs = [
         Cron(process_email_queue, "*/5 * * * *"),
-        Cron(send_daily_email_summary, "0 8 * * *"),
+        Cron(send_daily_email_summary, "*/15 * * * *"),
     ]

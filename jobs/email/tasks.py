@@ -5,18 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
-from sqlalchemy import select
 
 from jobs.context import JobContext
-from jobs.db.models import EmailStatus, OutboundEmail, User, utcnow
-from jobs.db.outbox import outbox_row
-from jobs.db.upsert import insert_ignoring_conflicts
+from jobs.db.models import EmailStatus, OutboundEmail, utcnow
+from jobs.email.daily import queue_due_summaries
 from jobs.email.outbox import claim_due, queue_email, record_outcomes
 from jobs.email.smtp import deliver
-from jobs.email.summary import SUMMARY_KEY_PREFIX, SummaryWindow, build_summary
 from jobs.registry import job
 from jobs.retry import RetryPolicy
 
@@ -30,7 +26,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Address = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
-USERS_PER_BATCH = 200
 
 
 async def _deliver_claimed(ctx: JobContext, only_id: int | None = None) -> dict[str, int]:
@@ -115,54 +110,15 @@ async def process_email_queue(ctx: JobContext) -> dict[str, int]:
     return totals
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 @job(family="email", retry=RetryPolicy(max_tries=3, backoff_base=30.0))
 async def send_daily_email_summary(ctx: JobContext) -> dict[str, int]:
-    """Queue today's summary for every user who wants one; at most one per user and date."""
-    now = utcnow()
-    queued = skipped = 0
-    last_id = 0
-    while True:
-        async with ctx.sessions() as session:
-            users = list(
-                await session.scalars(
-                    select(User)
-                    .where(User.daily_summary_enabled.is_(True), User.id > last_id)
-                    .order_by(User.id)
-                    .limit(USERS_PER_BATCH)
-                )
-            )
-        if not users:
-            break
-        last_id = users[-1].id
-        rows = []
-        async with ctx.sessions.begin() as session:
-            for user in users:
-                zone = _zone(user.timezone)
-                window = SummaryWindow(day=now.astimezone(zone).date(), zone=zone)
-                summary = await build_summary(session, user, window)
-                rows.append(
-                    outbox_row(
-                        to=user.email,
-                        subject=summary.subject,
-                        text=summary.text,
-                        html=summary.html,
-                        user_id=user.id,
-                        dedupe_key=f"{SUMMARY_KEY_PREFIX}:{user.id}:{window.day.isoformat()}",
-                    )
-                )
-            result = await session.execute(
-                insert_ignoring_conflicts(session.bind.dialect.name, OutboundEmail, rows)
-            )
-            inserted = max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
-        queued += inserted
-        skipped += len(rows) - inserted
-    if queued:
+    """Queue the summary of every opted-in user whose local 08:00 has come, once per local day.
+
+    Runs every 15 minutes; see :mod:`jobs.email.daily`.
+    """
+    counts = await queue_due_summaries(
+        ctx.sessions, now=utcnow(), fallback_zone=ctx.settings.timezone
+    )
+    if counts["queued"]:
         await ctx.pool.enqueue_job("process_email_queue")
-    return {"queued": queued, "already_queued": skipped}
+    return counts
