@@ -2,13 +2,14 @@
 #   make worker            set up, migrate, and run the email worker (FAMILY=email)
 #   make test              lint, type-check and run the whole test suite
 #   make bench             print the e-mail delivery and sync benchmarks
+#   make lock              pin the image's dependencies (after changing pyproject.toml's)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FAMILY ?= email
 
-.PHONY: setup worker lint test bench
+.PHONY: setup worker lint test bench lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +35,11 @@ bench: setup
 	$(BIN)/python -m benchmarks.sync
 	$(BIN)/python -m benchmarks.backup
 	$(BIN)/python -m benchmarks.telemetry_cost
+
+# The image installs these, hash-checked; tests/test_lock_files.py fails when they fall behind.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 \
+	--python-platform linux --generate-hashes
+
+lock: setup
+	$(UV_COMPILE) --output-file requirements.lock
+	$(UV_COMPILE) --extra web --output-file requirements-web.lock

@@ -67,6 +67,8 @@ async def _enqueue(settings: Settings, name: str, pairs: Sequence[str]) -> str:
 async def _operator_command(settings: Settings, args: argparse.Namespace) -> Report:
     from jobs import operations
 
+    if args.command == "health" and (args.local or args.pid is not None):
+        return await operations.local_health_report(settings, args.families, args.pid)
     if args.command == "health":
         return await operations.health_report(settings, args.families)
     if args.command == "status":
@@ -113,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("jobs", help="list the declared jobs")
     health = commands.add_parser("health", help="exit non-zero if a family has no live worker")
     health.add_argument("families", nargs="*", metavar="FAMILY", help=", ".join(FAMILIES))
+    health.add_argument(
+        "--self",
+        dest="local",
+        action="store_true",
+        help="only this host's worker of each FAMILY counts (a container's health check)",
+    )
+    health.add_argument("--pid", type=int, help="only the worker with this process id counts")
     commands.add_parser("status", help="queues, running and failed jobs, workers: one screen")
     failed = commands.add_parser("failed", help="list, show, requeue or purge failed jobs")
     actions = failed.add_subparsers(dest="action", required=True)
@@ -130,7 +139,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "health" and (args.local or args.pid is not None) and not args.families:
+        parser.error("health --self/--pid: name the FAMILY of the worker to check")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command not in ("migrate", "downgrade", "worker"):
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -28,7 +28,9 @@ __all__ = [
     "QueueStats",
     "WorkerInfo",
     "family_health",
+    "heartbeat_key",
     "live_workers",
+    "local_worker",
     "queue_stats",
     "run_heartbeat",
 ]
@@ -112,6 +114,35 @@ async def family_health(redis: Redis, family: str) -> FamilyHealth:
     return FamilyHealth(family, len(workers), age)
 
 
+def _glob_literal(text: str) -> str:
+    """``text`` as a literal in a Redis SCAN pattern."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
+
+
+async def local_worker(
+    redis: Redis, family: str, *, host: str | None = None, pid: int | None = None
+) -> WorkerInfo | None:
+    """The freshest heartbeat of a ``family`` worker on ``host`` (this host by default).
+
+    With ``pid``, only that process's record counts, so a live sibling on the same host never
+    stands in for a hung worker. None when no such record exists (or it does not parse).
+    """
+    host = host or socket.gethostname()
+    prefix = f"{WORKER_KEY_PREFIX}{family}:{host}:"
+    if pid is not None:
+        keys = [heartbeat_key(family, host, pid)]
+    else:
+        pattern = f"{_glob_literal(prefix)}*"
+        keys = [key async for key in redis.scan_iter(match=pattern, count=500)]
+    found = []
+    for raw in await redis.mget(keys) if keys else []:
+        try:
+            found.append(WorkerInfo(**json.loads(raw)))
+        except (TypeError, ValueError):
+            continue
+    return max(found, key=lambda worker: worker.last_heartbeat, default=None)
+
+
 def _worker_record(family: str, started_at: float) -> dict[str, Any]:
     outcomes = {outcome: 0 for outcome in ("success", "retry", "failure")}
     for (_, outcome), count in METRICS.outcomes.items():
@@ -131,9 +162,9 @@ def _worker_record(family: str, started_at: float) -> dict[str, Any]:
     )
 
 
-def heartbeat_key(family: str) -> str:
-    """The heartbeat key of the current process."""
-    return f"{WORKER_KEY_PREFIX}{family}:{socket.gethostname()}:{os.getpid()}"
+def heartbeat_key(family: str, host: str | None = None, pid: int | None = None) -> str:
+    """The heartbeat key of a worker process (the current one by default)."""
+    return f"{WORKER_KEY_PREFIX}{family}:{host or socket.gethostname()}:{pid or os.getpid()}"
 
 
 async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:

@@ -20,7 +20,8 @@ def redis_unreachable_message(settings: Settings, reason: str) -> str:
     where = make_url(settings.redis_url).render_as_string(hide_password=True)
     return (
         f"Redis at {where} is unreachable ({reason}). Start one with "
-        "`redis-server --daemonize yes` or `docker compose -f compose/dev.yml up -d redis`, "
+        "`redis-server --daemonize yes` or "
+        "`docker compose -f compose/base.yml -f compose/dev.yml up -d redis`, "
         "or point REDIS_URL at yours."
     )
 

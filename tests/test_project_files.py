@@ -1,14 +1,12 @@
-"""The front door stays true: .env.example, compose files and README match the code."""
+"""The front door stays true: .env.example and README match the code (compose/: its own tests)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel
 
-from jobs.constants import FAMILIES
 from jobs.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,22 +63,6 @@ def test_env_example_defaults_are_the_real_defaults(monkeypatch: object) -> None
             )
         else:
             assert getattr(from_example, key.lower()) == getattr(defaults, key.lower()), key
-
-
-def test_dev_compose_runs_one_worker_per_family_with_known_settings() -> None:
-    """compose/dev.yml has the services, a worker per family, and only real setting names."""
-    compose = yaml.safe_load((ROOT / "compose" / "dev.yml").read_text())
-    services = compose["services"]
-    assert {"redis", "postgres", "mailpit", "jaeger", "migrate"} <= set(services)
-    for family in FAMILIES:
-        worker = services[f"worker-{family}"]
-        assert worker["command"] == ["arq", f"jobs.{family}.WorkerSettings"]
-        assert worker["healthcheck"]["test"][-2:] == ["--check", f"jobs.{family}.WorkerSettings"]
-        assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
-        unknown = set(worker["environment"]) - setting_variables()
-        assert unknown == set(), unknown
-    assert services["migrate"]["command"] == ["python", "-m", "jobs", "migrate"]
-    assert (ROOT / "compose" / services["migrate"]["build"]["dockerfile"].split("/")[-1]).exists()
 
 
 def test_readme_commands_exist() -> None:
