@@ -137,7 +137,11 @@ async def main(row_counts: list[int], database_url: str | None) -> None:
     """Set up the users, run both ways for each, print one line per run."""
     if database_url is None:
         await recreate_postgres()
-    settings = load_settings(database_url=database_url or PG_URL, otel_traces_exporter="none")
+    settings = load_settings(
+        database_url=database_url or PG_URL,
+        otel_traces_exporter="none",
+        otel_metrics_exporter="none",
+    )
     engine = create_engine(settings)
     await upgrade(engine)
     users = {rows: await add_user(engine, rows) for rows in row_counts}

@@ -84,6 +84,8 @@ async def main(count: int) -> None:
             notion_rate_burst=100,
             worker_poll_delay=0.02,
             log_level="WARNING",
+            otel_traces_exporter="none",
+            otel_metrics_exporter="none",
         )
         engine = create_engine(settings)
         await upgrade(engine)

@@ -85,7 +85,9 @@ def run_mode(mode: str, count: int, endpoint: str, data_dir: str) -> float:
             OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
         )
     else:
-        env.update(OTEL_SDK_DISABLED="true", OTEL_TRACES_EXPORTER="none")
+        env.update(
+            OTEL_SDK_DISABLED="true", OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none"
+        )
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.telemetry_cost", "--child", "--jobs", str(count)],
         env=env,

@@ -33,6 +33,18 @@ from jobs.errors import ConfigurationError
 __all__ = ["FamilyTuning", "Settings", "get_settings", "load_settings"]
 
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+TRACES_EXPORTERS = ("otlp", "console", "none")
+METRICS_EXPORTERS = ("otlp", "prometheus", "console", "none")
+SEMCONV_OPT_INS = ("http", "http/dup", "database", "database/dup")
+
+
+def _names(value: str, allowed: tuple[str, ...], what: str) -> str:
+    names = [name.strip().lower() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        raise ValueError(f"unsupported {what} {unknown[0]!r}; use {', '.join(allowed)}")
+    return ",".join(names)
 
 
 class FamilyTuning(BaseModel):
@@ -132,11 +144,16 @@ class Settings(BaseSettings):
     sync_backoff_base_seconds: PositiveFloat = 0.5
     sync_max_wait_seconds: PositiveFloat = 30.0
 
-    # telemetry (the standard OpenTelemetry variables)
+    # telemetry (the standard OpenTelemetry variables, with the SDK's defaults)
     otel_sdk_disabled: bool = False
     otel_service_name: str | None = None
-    otel_traces_exporter: Literal["otlp", "console", "none"] = "none"
-    otel_exporter_otlp_endpoint: str = "http://localhost:4318"
+    otel_traces_exporter: str = "otlp"
+    otel_exporter_otlp_protocol: OtlpProtocol = "http/protobuf"
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_exporter_otlp_traces_protocol: OtlpProtocol | None = None
+    otel_exporter_otlp_traces_endpoint: str | None = None
+    otel_exporter_otlp_metrics_protocol: OtlpProtocol | None = None
+    otel_exporter_otlp_metrics_endpoint: str | None = None
     otel_traces_sampler: Literal[
         "always_on",
         "always_off",
@@ -147,8 +164,9 @@ class Settings(BaseSettings):
     ] = "parentbased_always_on"
     otel_traces_sampler_arg: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
     jobs_trace_parenting: Literal["parent", "link"] = "parent"
-    otel_metrics_exporter: Literal["otlp", "console", "none"] = "none"
+    otel_metrics_exporter: str = "otlp"
     otel_metric_export_interval: PositiveInt = 60000
+    otel_semconv_stability_opt_in: str = ""
 
     # metrics, health and logs
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
@@ -187,6 +205,32 @@ class Settings(BaseSettings):
         if value < dt.timedelta(days=2):
             raise ValueError("must be at least P2D (e-mails are kept at least two days)")
         return value
+
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _traces_exporters(cls, value: str) -> str:
+        return _names(value, TRACES_EXPORTERS, "exporter") or "none"
+
+    @field_validator("otel_metrics_exporter")
+    @classmethod
+    def _metrics_exporters(cls, value: str) -> str:
+        return _names(value, METRICS_EXPORTERS, "exporter") or "none"
+
+    @field_validator("otel_semconv_stability_opt_in")
+    @classmethod
+    def _semconv_opt_in(cls, value: str) -> str:
+        return _names(value, SEMCONV_OPT_INS, "opt-in")
+
+    @field_validator(
+        "otel_exporter_otlp_endpoint",
+        "otel_exporter_otlp_traces_endpoint",
+        "otel_exporter_otlp_metrics_endpoint",
+    )
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value or None
 
     @field_validator("redis_url")
     @classmethod

@@ -19,14 +19,9 @@ import httpx
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    ConsoleMetricExporter,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -40,6 +35,7 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.util.types import Attributes
 from redis.asyncio import Redis
 
+from jobs.exporters import EXPORT_TIMEOUT_S, metric_readers, span_processors
 from jobs.settings import Settings
 
 __all__ = [
@@ -53,8 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: How long one export may take, retries included, before its batch is dropped.
-EXPORT_TIMEOUT_S = 2
 _lock = threading.Lock()
 _configured = False
 _owned_by_worker = False
@@ -108,39 +102,6 @@ def build_sampler(settings: Settings) -> Sampler:
     return DropOrphanClientSpans(samplers[settings.otel_traces_sampler])
 
 
-def _span_processors(settings: Settings) -> list[SpanProcessor]:
-    if settings.otel_traces_exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
-        return [BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S))]
-    if settings.otel_traces_exporter == "console":
-        return [BatchSpanProcessor(ConsoleSpanExporter())]
-    return []
-
-
-def _metric_readers(settings: Settings) -> list[MetricReader]:
-    readers: list[MetricReader] = []
-    interval = settings.otel_metric_export_interval
-    if settings.otel_metrics_exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/metrics"
-        exporter = OTLPMetricExporter(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S)
-        readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval))
-    elif settings.otel_metrics_exporter == "console":
-        readers.append(
-            PeriodicExportingMetricReader(ConsoleMetricExporter(), export_interval_millis=interval)
-        )
-    if settings.metrics_port is not None:
-        from opentelemetry.exporter.prometheus import PrometheusMetricReader
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.metrics_port)
-        readers.append(PrometheusMetricReader())
-    return readers
-
-
 def configure_telemetry(
     settings: Settings,
     family: str,
@@ -169,22 +130,29 @@ def configure_telemetry(
             }
         )
         provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
-        for processor in [*_span_processors(settings), *extra_processors]:
+        for processor in [*span_processors(settings), *extra_processors]:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
         metrics.set_meter_provider(
             MeterProvider(
                 resource=resource,
-                metric_readers=[*_metric_readers(settings), *extra_metric_readers],
+                metric_readers=[*metric_readers(settings), *extra_metric_readers],
             )
         )
         _configured = True
-        _instrument_libraries()
+        _instrument_libraries(settings)
 
 
-def _instrument_libraries() -> None:
-    """Instrument SQLAlchemy process-wide (engines created afterwards included)."""
+def _instrument_libraries(settings: Settings) -> None:
+    """Instrument SQLAlchemy process-wide (engines created afterwards included).
+
+    ``OTEL_SEMCONV_STABILITY_OPT_IN`` (``http``, ``database``, their ``/dup`` forms) is handed
+    to the instrumentations, which read it from the environment when first used.
+    """
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+    if settings.otel_semconv_stability_opt_in:
+        os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = settings.otel_semconv_stability_opt_in
 
     instrumentor = SQLAlchemyInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:

@@ -51,7 +51,7 @@ def service_missing(what: str, how: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Install the tracer provider once, exporting to memory so tests can read spans."""
     configure_telemetry(
-        load_settings(otel_traces_exporter="none"),
+        load_settings(otel_traces_exporter="none", otel_metrics_exporter="none"),
         "tests",
         extra_processors=[SimpleSpanProcessor(SPANS)],
         extra_metric_readers=[METRICS_READER],
@@ -165,6 +165,7 @@ def settings(
         worker_poll_delay=0.02,
         email_retry_base_seconds=60.0,
         otel_traces_exporter="none",
+        otel_metrics_exporter="none",
     )
 
 

@@ -29,6 +29,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         SMTP_PORT=str(settings.smtp_port),
         WORKER_POLL_DELAY="0.05",
         OTEL_TRACES_EXPORTER="none",
+        OTEL_METRICS_EXPORTER="none",
     )
     return env
 
