@@ -3,7 +3,8 @@
 Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back), ``worker
 FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …``,
 ``jobs`` (list the declared jobs), ``health`` and ``status`` (workers and queues),
-``failed list|show|requeue|purge`` and ``restore ARCHIVE`` (restore a user's backup).
+``failed list|show|requeue|purge``, ``emails failed`` and ``restore ARCHIVE`` (restore a
+user's backup).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> Rep
         return await operations.health_report(settings, args.families)
     if args.command == "status":
         return await operations.status_report(settings)
+    if args.command == "emails":
+        return await operations.failed_emails_report(settings, limit=args.limit)
     return await operations.failed_command(
         settings,
         args.action,
@@ -132,6 +135,10 @@ def _parser() -> argparse.ArgumentParser:
         actions.add_parser(name).add_argument("record_id", type=int)
     purge = actions.add_parser("purge", help="delete records (all, or --older-than DAYS)")
     purge.add_argument("--older-than", dest="older_than_days", type=float)
+    emails = commands.add_parser("emails", help="e-mails that failed for good")
+    emails.add_subparsers(dest="action", required=True).add_parser(
+        "failed", help="newest first, with the server's reply"
+    ).add_argument("--limit", type=int, default=50)
     restore = commands.add_parser("restore", help="verify a user's backup and restore its rows")
     restore.add_argument("archive", help="a backup file from BACKUP_DIR/<user id>/")
     return parser
@@ -160,8 +167,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             _log_in_configured_format(settings)
             return _run_worker(args.family, args.burst)
         elif args.command == "enqueue":
-            print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
-        elif args.command in ("health", "status", "failed"):
+            from jobs.cli_telemetry import command_telemetry
+
+            with command_telemetry(settings):
+                print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
+        elif args.command == "failed" and args.action == "requeue":
+            from jobs.cli_telemetry import command_telemetry
+
+            with command_telemetry(settings):
+                report = asyncio.run(_operator_command(settings, args))
+            print(report.text)
+            return report.exit_code
+        elif args.command in ("health", "status", "failed", "emails"):
             report = asyncio.run(_operator_command(settings, args))
             print(report.text)
             return report.exit_code

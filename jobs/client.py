@@ -11,6 +11,7 @@ job's family. ARQ's own options (``_job_id``, ``_defer_by``, ``_defer_until``, `
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from arq.connections import ArqRedis
@@ -67,28 +68,36 @@ class JobsPool(ArqRedis):
         }
         if _job_id is not None:
             attributes["messaging.message.id"] = _job_id
+        started = time.perf_counter()
         with tracer().start_as_current_span(
             f"send {spec.queue}", kind=SpanKind.PRODUCER, attributes=attributes
         ) as span:
             payload[HEADERS_KWARG] = inject_headers()
-            job = await super().enqueue_job(
-                spec.name,
-                _job_id=_job_id,
-                _queue_name=spec.queue,
-                _defer_until=_defer_until,
-                _defer_by=_defer_by,
-                _expires=_expires,
-                _job_try=_job_try,
-                **payload,
-            )
+            try:
+                job = await super().enqueue_job(
+                    spec.name,
+                    _job_id=_job_id,
+                    _queue_name=spec.queue,
+                    _defer_until=_defer_until,
+                    _defer_by=_defer_by,
+                    _expires=_expires,
+                    _job_try=_job_try,
+                    **payload,
+                )
+            except Exception as exc:
+                error_type = type(exc).__qualname__
+                span.set_attribute("error.type", error_type)
+                METRICS.message_sent(
+                    spec.queue, spec.name, time.perf_counter() - started, error_type
+                )
+                raise
             if job is None:
                 span.set_attribute("messaging.arq.duplicate", True)
             else:
                 span.set_attribute("messaging.message.id", job.job_id)
-                METRICS.sent.add(
-                    1,
-                    {"messaging.destination.name": spec.queue, "messaging.arq.job.name": spec.name},
-                )
+            METRICS.message_sent(
+                spec.queue, spec.name, time.perf_counter() - started, sent=job is not None
+            )
             return job
 
     async def job(self, job_id: str) -> Job:

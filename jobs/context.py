@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from jobs.outcomes import ReportedOutcome
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,8 +33,20 @@ class JobContext:
     sessions: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     pool: JobsPool
+    #: What the job reported about its own work (see :meth:`report_failure`).
+    reported: ReportedOutcome = field(default_factory=ReportedOutcome, compare=False)
 
     @property
     def is_last_try(self) -> bool:
         """Whether a failure now would be final."""
         return self.try_number >= self.max_tries
+
+    def report_failure(self, error_type: str, message: str) -> None:
+        """End this try as a failure of the job's work, though the function returns normally.
+
+        For outcomes that retrying cannot change (an e-mail bounced, an AI run failed): the
+        span, metrics, failed-jobs table and ``status`` show the job as failed with
+        ``error_type`` (a short bounded name such as ``EmailBounced``); the function's result
+        is still returned and the job is not retried. See :mod:`jobs.outcomes`.
+        """
+        self.reported.report(error_type, message)

@@ -4,7 +4,8 @@ It opens the CONSUMER span (parented to, and linked with, the producer's context
 the arguments again, enforces the job's timeout, and applies its retry policy: a transient
 failure before the last try becomes ``arq.Retry`` with a jittered backoff; anything else, the
 last try's failure, a timeout and "max tries exceeded" are recorded in the failed-jobs table
-and fail the job for good.
+and fail the job for good. A failure the job reports about its own work
+(:meth:`JobContext.report_failure`) ends the try the same way, but the job's result is kept.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from opentelemetry.util.types import AttributeValue
 from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM
 from jobs.context import JobContext
 from jobs.errors import JobArgumentsError, JobsError, PermanentJobError
-from jobs.failures import record_failed_job
-from jobs.metrics import METRICS
+from jobs.failures import record_failed_job, root_cause
+from jobs.metrics import CURRENT_JOB, METRICS
+from jobs.outcomes import DomainFailure
 from jobs.redaction import Redactor
 from jobs.registry import JobSpec
 from jobs.telemetry import extract_context, tracer
@@ -120,10 +122,12 @@ class _Try:
             **more,
         }
 
-    def finish(self, outcome: str, **more: Any) -> None:
-        """Log the end of the try and count it."""
+    def finish(self, outcome: str, error_type: str | None = None, **more: Any) -> None:
+        """Log the end of the try and count it (``error_type`` unless it succeeded)."""
         seconds = time.perf_counter() - self.started
-        METRICS.try_finished(self.spec.queue, self.spec.name, outcome, seconds)
+        METRICS.try_finished(self.spec.queue, self.spec.name, outcome, seconds, error_type)
+        if error_type is not None:
+            more["error_type"] = error_type
         level = logging.WARNING if outcome == "failure" else logging.INFO
         logger.log(
             level,
@@ -142,14 +146,13 @@ class _Try:
             "retry scheduled",
             {"error.type": type(exc).__qualname__, "retry.delay_s": round(delay, 3)},
         )
-        self.finish("retry", error_type=type(exc).__qualname__, retry_in_s=round(delay, 3))
+        self.finish("retry", type(exc).__qualname__, retry_in_s=round(delay, 3))
         return Retry(defer=delay)
 
     async def fail(self, exc: BaseException) -> JobFailed:
         """Record a permanent failure (span, failed-jobs row, log, metric)."""
         message = self.redact(str(exc))
         error_type = type(exc).__qualname__
-        self.span.set_attribute("error.type", error_type)
         stacktrace = "".join(traceback.format_exception(exc))
         self.span.record_exception(
             exc,
@@ -158,6 +161,23 @@ class _Try:
                 "exception.stacktrace": self.redact(stacktrace),
             },
         )
+        cause = root_cause(exc)
+        await self.record_failure(
+            error_type, message, None if cause is None else self.redact(cause)
+        )
+        return JobFailed(f"{error_type}: {message}")
+
+    async def fail_domain(self, failure: DomainFailure, reported: int) -> None:
+        """Record a failure the job reported about its work (it returned normally)."""
+        message = self.redact(failure.message)
+        self.span.add_event(
+            "domain failure", {"error.type": failure.error_type, "jobs.failures": reported}
+        )
+        await self.record_failure(failure.error_type, message, None)
+
+    async def record_failure(self, error_type: str, message: str, cause: str | None) -> None:
+        """Span status and ``error.type``, failed-jobs row, log line and metrics of a failure."""
+        self.span.set_attribute("error.type", error_type)
         self.span.set_status(Status(StatusCode.ERROR, message[:200]))
         span_context = self.span.get_span_context()
         await record_failed_job(
@@ -168,12 +188,12 @@ class _Try:
             arguments=self.redact.values(self.spec.masked(self.kwargs)),
             error_type=error_type,
             error_message=message,
+            error_cause=cause,
             tries=self.try_number,
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
         )
         self.finish("failure", error_type=error_type, error=message)
-        return JobFailed(f"{error_type}: {message}")
 
 
 def _job_context(spec: JobSpec, ctx: dict[str, Any]) -> JobContext:
@@ -225,11 +245,13 @@ async def _run_try(
         raise await attempt.fail(exc) from None
 
     METRICS.running[spec.queue] += 1
+    job_context = _job_context(spec, ctx)
+    current_job = CURRENT_JOB.set(spec.name)
     try:
         deadline = asyncio.timeout(time_limit)
         try:
             async with deadline:
-                result = await spec.function(_job_context(spec, ctx), **arguments)
+                result = await spec.function(job_context, **arguments)
         except TimeoutError as exc:
             if deadline.expired():
                 message = f"try {attempt.try_number} exceeded the {time_limit:g}s timeout"
@@ -241,5 +263,10 @@ async def _run_try(
         raise await attempt.fail(exc) from None
     finally:
         METRICS.running[spec.queue] -= 1
-    attempt.finish("success")
+        CURRENT_JOB.reset(current_job)
+    reported = job_context.reported
+    if reported.failure is not None:
+        await attempt.fail_domain(reported.failure, len(reported.failures))
+    else:
+        attempt.finish("success")
     return result

@@ -22,11 +22,55 @@ __all__ = [
     "purge_failed_jobs",
     "record_failed_job",
     "requeue_failed_job",
+    "root_cause",
+    "summary",
 ]
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4000
+MAX_CAUSE_LENGTH = 500
+#: Characters of the error shown per line by ``failed list``.
+SUMMARY_LENGTH = 120
+
+
+def _first_line(text: str) -> str:
+    return text.strip().split("\n", 1)[0].strip()
+
+
+def root_cause(exc: BaseException) -> str | None:
+    """``Type: message`` of the innermost cause that says something, if it is not ``exc`` itself.
+
+    Wrappers such as SQLAlchemy's ``DBAPIError`` put the driver's class path first in their
+    message; the exception they wrap says what happened (``ConnectionDoesNotExistError:
+    connection was closed in the middle of operation``). Causes without a message (a
+    cancellation behind a timeout) are passed over.
+    """
+    found: BaseException | None = None
+    seen = {id(exc)}
+    current: BaseException | None = exc
+    while current is not None:
+        following = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+        if following is None or id(following) in seen:
+            break
+        seen.add(id(following))
+        if _first_line(str(following)):
+            found = following
+        current = following
+    if found is None:
+        return None
+    return f"{type(found).__qualname__}: {_first_line(str(found))}"[:MAX_CAUSE_LENGTH]
+
+
+def summary(record: FailedJob, width: int = SUMMARY_LENGTH) -> str:
+    """One line on why a job failed: its error type and the root cause (or first line)."""
+    if record.error_cause:
+        text = f"{record.error_type} <- {record.error_cause}"
+    else:
+        text = f"{record.error_type}: {_first_line(record.error_message)}"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 async def record_failed_job(
@@ -41,10 +85,12 @@ async def record_failed_job(
     tries: int,
     trace_id: str | None,
     span_id: str | None = None,
+    error_cause: str | None = None,
 ) -> bool:
     """Store one permanent failure; returns False (and logs) if the database refused it.
 
-    ``arguments`` must already have its secrets masked.
+    ``arguments``, ``error_message`` and ``error_cause`` (the root cause, see
+    :func:`root_cause`) must already have their secrets masked.
     """
     record = FailedJob(
         job_id=job_id,
@@ -53,6 +99,7 @@ async def record_failed_job(
         arguments=arguments,
         error_type=error_type,
         error_message=error_message[:MAX_MESSAGE_LENGTH],
+        error_cause=error_cause[:MAX_CAUSE_LENGTH] if error_cause else None,
         tries=tries,
         trace_id=trace_id,
         span_id=span_id,

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from jobs.errors import TransientJobError
+from jobs.metrics import METRICS
 from jobs.retry import TRANSIENT_HTTP_STATUSES, retry_after_seconds
 from jobs.settings import Settings
 
@@ -67,6 +68,7 @@ async def send_with_retries(
         try:
             response = await client.send(build_request())
         except httpx.TransportError as error:
+            retried = type(error).__qualname__
             if attempt == attempts:
                 raise TransientJobError(
                     f"{type(error).__name__} after {attempts} attempts"
@@ -86,5 +88,7 @@ async def send_with_retries(
                     f"HTTP {response.status_code} after {attempts} attempts", retry_after=asked
                 )
             delay = max(delay, asked or 0.0)
+            retried = str(response.status_code)
+        METRICS.waited(delay, "http_retry", retried)
         await sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover

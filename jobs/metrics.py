@@ -1,28 +1,71 @@
 """Job metrics: OpenTelemetry instruments, exported by OTLP and on a Prometheus endpoint.
 
-Instruments (names follow the messaging semantic conventions where they exist):
+The messaging instruments follow the OpenTelemetry messaging metric conventions: each data
+point carries ``messaging.system`` (``arq``), ``messaging.operation.name`` and
+``messaging.operation.type``, the queue (``messaging.destination.name``) and the job's name
+(``messaging.arq.job.name``, bounded by the declared jobs), and ``error.type`` only when the
+operation failed.
 
-- ``messaging.process.duration`` (histogram, s) — one try, by queue, job and outcome;
-- ``jobs.processed`` (counter) — finished tries by queue, job and outcome
-  (``success``, ``retry``, ``failure``);
-- ``messaging.client.sent.messages`` (counter) — jobs enqueued, by queue and job;
+- ``messaging.process.duration`` (histogram, s) — one try of a job (``process``);
+- ``messaging.client.consumed.messages`` (counter) — tries handed to a job function;
+- ``messaging.client.operation.duration`` (histogram, s) — one enqueue (``send``);
+- ``messaging.client.sent.messages`` (counter) — jobs enqueued;
+- ``jobs.processed`` (counter) — finished tries by ``jobs.outcome``: ``success``, ``retry``
+  (a failed try that will be tried again) or ``failure`` (the job failed for good);
 - ``jobs.lag`` (histogram, s) — from the time a job was due to the start of its try;
+- ``jobs.wait.duration`` (histogram, s) — time a job spent waiting inside a try, by
+  ``jobs.wait.reason`` (``rate_limit``, ``http_retry``) and ``error.type`` (what was retried);
 - ``jobs.queue.depth``, ``jobs.queue.scheduled``, ``jobs.queue.oldest_age`` (gauges, per queue,
   sampled from Redis every ``METRICS_SAMPLE_INTERVAL`` seconds);
 - ``jobs.worker.running`` and ``jobs.worker.last_heartbeat`` (gauges, per worker process).
+
+Families add their own domain counters (``jobs.email.deliveries``, ``jobs.ai.runs``, …).
 """
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.util.types import AttributeValue
 
-__all__ = ["METRICS", "JobMetrics", "QueueSample"]
+from jobs.constants import MESSAGING_SYSTEM
+
+__all__ = ["CURRENT_JOB", "DURATION_BUCKETS", "METRICS", "JobMetrics", "QueueSample"]
+
+Attributes = Mapping[str, AttributeValue]
+
+#: Bucket boundaries (seconds) the conventions advise for duration histograms.
+DURATION_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+)
+
+#: The name of the job whose try is running in the current task (None outside jobs).
+CURRENT_JOB: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "jobs_current_job", default=None
+)
 
 
 @dataclass
@@ -42,11 +85,22 @@ class JobMetrics:
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     queues: dict[str, QueueSample] = field(default_factory=dict)
     last_heartbeat: float = 0.0
+    _attributes: dict[tuple[str, str, str, str | None], Attributes] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         meter = metrics.get_meter("jobs")
         self.duration = meter.create_histogram(
-            "messaging.process.duration", unit="s", description="Duration of one try of a job"
+            "messaging.process.duration",
+            unit="s",
+            description="Duration of one try of a job",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.consumed = meter.create_counter(
+            "messaging.client.consumed.messages",
+            unit="{message}",
+            description="Tries of jobs handed to their job function",
         )
         self.processed = meter.create_counter(
             "jobs.processed", unit="{job}", description="Finished tries of jobs, by outcome"
@@ -54,8 +108,23 @@ class JobMetrics:
         self.sent = meter.create_counter(
             "messaging.client.sent.messages", unit="{message}", description="Jobs enqueued"
         )
+        self.send_duration = meter.create_histogram(
+            "messaging.client.operation.duration",
+            unit="s",
+            description="Duration of enqueueing one job",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
         self.lag = meter.create_histogram(
-            "jobs.lag", unit="s", description="Time from when a job was due to its start"
+            "jobs.lag",
+            unit="s",
+            description="Time from when a job was due to its start",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+        self.wait = meter.create_histogram(
+            "jobs.wait.duration",
+            unit="s",
+            description="Time a job spent waiting inside a try (rate limits, retried requests)",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
         for name, field_name, unit, description in (
             ("jobs.queue.depth", "ready", "{job}", "Jobs due, waiting"),
@@ -78,16 +147,69 @@ class JobMetrics:
             description="Unix time of this worker's last heartbeat",
         )
 
-    def try_finished(self, queue: str, job: str, outcome: str, seconds: float) -> None:
-        """Count one finished try and record its duration."""
-        attributes = {
-            "messaging.destination.name": queue,
-            "messaging.arq.job.name": job,
-            "outcome": outcome,
-        }
+    def messaging_attributes(
+        self, operation: str, queue: str, job: str, error_type: str | None = None
+    ) -> Attributes:
+        """The attributes of a ``send`` or ``process`` data point (built once, then reused)."""
+        key = (operation, queue, job, error_type)
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            built: dict[str, AttributeValue] = {
+                "messaging.system": MESSAGING_SYSTEM,
+                "messaging.operation.name": operation,
+                "messaging.operation.type": operation,
+                "messaging.destination.name": queue,
+                "messaging.arq.job.name": job,
+            }
+            if error_type is not None:
+                built["error.type"] = error_type
+            attributes = self._attributes[key] = built
+        return attributes
+
+    def try_finished(
+        self, queue: str, job: str, outcome: str, seconds: float, error_type: str | None = None
+    ) -> None:
+        """Count one finished try (``error_type`` when it failed) and record its duration."""
+        attributes = self.messaging_attributes("process", queue, job, error_type)
         self.duration.record(seconds, attributes)
-        self.processed.add(1, attributes)
+        self.consumed.add(1, self.messaging_attributes("process", queue, job))
+        self.processed.add(
+            1,
+            {
+                "messaging.destination.name": queue,
+                "messaging.arq.job.name": job,
+                "jobs.outcome": outcome,
+            },
+        )
         self.outcomes[(job, outcome)] += 1
+
+    def message_sent(
+        self,
+        queue: str,
+        job: str,
+        seconds: float,
+        error_type: str | None = None,
+        *,
+        sent: bool = True,
+    ) -> None:
+        """Record how long one enqueue took; count it if a job was sent.
+
+        ``error_type`` when it failed; ``sent=False`` when a job with that id existed already.
+        """
+        attributes = self.messaging_attributes("send", queue, job, error_type)
+        self.send_duration.record(seconds, attributes)
+        if sent and error_type is None:
+            self.sent.add(1, attributes)
+
+    def waited(self, seconds: float, reason: str, error_type: str | None = None) -> None:
+        """Record a wait inside a try: ``reason`` is bounded, ``error_type`` what was retried."""
+        attributes: dict[str, AttributeValue] = {"jobs.wait.reason": reason}
+        job = CURRENT_JOB.get()
+        if job is not None:
+            attributes["messaging.arq.job.name"] = job
+        if error_type is not None:
+            attributes["error.type"] = error_type
+        self.wait.record(seconds, attributes)
 
     def beat(self) -> None:
         """Note that this worker is alive now."""

@@ -20,13 +20,16 @@ from jobs.failures import (
     list_failed_jobs,
     purge_failed_jobs,
     requeue_failed_job,
+    summary,
 )
 from jobs.monitor import family_health, live_workers, local_worker, queue_stats
+from jobs.outcome_report import failed_email_lines, outcome_lines
 from jobs.settings import Settings
 
 __all__ = [
     "Report",
     "failed_command",
+    "failed_emails_report",
     "health_report",
     "local_health_report",
     "status_report",
@@ -106,7 +109,8 @@ async def status_report(settings: Settings) -> Report:
     try:
         await require_current_schema(engine)
         since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-        failed = await count_failed_since(create_session_factory(engine), since)
+        sessions = create_session_factory(engine)
+        failed = await count_failed_since(sessions, since)
         header = (
             f"{'family':12} {'queued':>7} {'deferred':>8} {'oldest':>8} {'running':>7} "
             f"{'failed 1h':>9} {'workers':>7}"
@@ -120,10 +124,22 @@ async def status_report(settings: Settings) -> Report:
                 f"{sum(w.running for w in workers):7d} {failed.get(stats.queue, 0):9d} "
                 f"{len(workers):7d}"
             )
+        lines += ["", *await outcome_lines(sessions, since)]
     finally:
         await pool.aclose()
         await engine.dispose()
     return Report("\n".join(lines))
+
+
+async def failed_emails_report(settings: Settings, *, limit: int = 50) -> Report:
+    """``emails failed``: the newest e-mails that failed for good, with the server's reply."""
+    engine = create_engine(settings)
+    try:
+        await require_current_schema(engine)
+        lines = await failed_email_lines(create_session_factory(engine), limit=limit)
+    finally:
+        await engine.dispose()
+    return Report("\n".join(lines) or "no failed e-mails")
 
 
 async def failed_command(
@@ -143,8 +159,7 @@ async def failed_command(
         if action == "list":
             records = await list_failed_jobs(sessions, limit=limit, job_name=job_name)
             lines = [
-                f"{r.id:6d} {r.failed_at:%Y-%m-%d %H:%M:%S} {r.job_name:28} {r.error_type}: "
-                f"{r.error_message[:60]}"
+                f"{r.id:6d} {r.failed_at:%Y-%m-%d %H:%M:%S} {r.job_name:28} {summary(r)}"
                 + (f" (requeued as {r.requeued_job_id})" if r.requeued_job_id else "")
                 for r in records
             ]

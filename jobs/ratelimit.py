@@ -16,6 +16,8 @@ from typing import Final
 
 from redis.asyncio import Redis
 
+from jobs.metrics import METRICS
+
 __all__ = ["RATE_LIMIT_PREFIX", "SharedRateLimiter"]
 
 #: Prefix of every limiter key: ``jobs:ratelimit:<name>``.
@@ -65,4 +67,5 @@ class SharedRateLimiter:
         """Wait until one more request is allowed, then return."""
         wait = await self.reserve()
         if wait > 0:
+            METRICS.waited(wait, "rate_limit")
             await self.sleep(wait)

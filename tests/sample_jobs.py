@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import text
+
 from jobs import NO_RETRY, JobContext, RetryPolicy, TransientJobError, job
 
 FAST_RETRY = RetryPolicy(max_tries=4, backoff_base=0.05, backoff_factor=2.0)
@@ -48,3 +50,10 @@ async def slow(ctx: JobContext) -> None:
 async def tick(ctx: JobContext) -> None:
     """Record which scheduled run this is."""
     await ctx.pool.rpush("ticks", ctx.job_id)
+
+
+@job(family="email", name="test_bad_query", retry=NO_RETRY)
+async def bad_query(ctx: JobContext) -> None:
+    """Query a table that does not exist: the driver's error arrives wrapped by SQLAlchemy."""
+    async with ctx.engine.connect() as connection:
+        await connection.execute(text("SELECT * FROM no_such_table"))

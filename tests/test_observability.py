@@ -50,26 +50,35 @@ def processed(job: str, outcome: str) -> float:
             {
                 "messaging.destination.name": "jobs:queue:email",
                 "messaging.arq.job.name": job,
-                "outcome": outcome,
+                "jobs.outcome": outcome,
             }.items()
         )
     )
     return counter_values("jobs.processed").get(key, 0.0)
 
 
+def messaging_key(operation: str, job: str, error_type: str | None = None) -> Any:
+    """The attributes of a messaging data point, as ``counter_values`` keys them."""
+    attributes = {
+        "messaging.system": "arq",
+        "messaging.operation.name": operation,
+        "messaging.operation.type": operation,
+        "messaging.destination.name": "jobs:queue:email",
+        "messaging.arq.job.name": job,
+    }
+    if error_type is not None:
+        attributes["error.type"] = error_type
+    return tuple(sorted(attributes.items()))
+
+
 async def test_counters_match_what_the_jobs_did(pool: JobsPool, settings: Settings) -> None:
     """Two retries then success, and a permanent failure, count as success 1, retry 2, failure 1."""
     before = {o: processed("test_flaky", o) for o in ("success", "retry", "failure")}
     broken_before = processed("test_broken", "failure")
-    sent_key = tuple(
-        sorted(
-            {
-                "messaging.destination.name": "jobs:queue:email",
-                "messaging.arq.job.name": "test_flaky",
-            }.items()
-        )
-    )
+    sent_key = messaging_key("send", "test_flaky")
+    consumed_key = messaging_key("process", "test_flaky")
     sent_before = counter_values("messaging.client.sent.messages").get(sent_key, 0.0)
+    consumed_before = counter_values("messaging.client.consumed.messages").get(consumed_key, 0.0)
     await pool.enqueue_job("test_flaky", failures=2)
     await pool.enqueue_job("test_broken", password="x", note="y")
     worker = await run_burst(await make_worker(settings, [sample_jobs.flaky, sample_jobs.broken]))
@@ -78,6 +87,8 @@ async def test_counters_match_what_the_jobs_did(pool: JobsPool, settings: Settin
     assert {o: after[o] - before[o] for o in after} == {"success": 1, "retry": 2, "failure": 0}
     assert processed("test_broken", "failure") - broken_before == 1
     assert counter_values("messaging.client.sent.messages")[sent_key] - sent_before == 1
+    consumed = counter_values("messaging.client.consumed.messages")[consumed_key]
+    assert consumed - consumed_before == 3
 
 
 async def test_a_known_secret_never_reaches_logs_spans_or_failed_jobs(
@@ -210,3 +221,23 @@ async def test_jobs_fanned_out_by_a_cron_run_join_its_trace(
         if s.kind is SpanKind.PRODUCER and s.parent and s.parent.span_id == summary.context.span_id
     ]
     assert sweep.parent is not None and sweep.parent.span_id == producer.context.span_id
+
+
+async def test_failed_list_shows_the_root_cause_of_a_wrapped_driver_error(
+    pool: JobsPool, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """A SQLAlchemy-wrapped driver error is listed by the driver's error type and message."""
+    await pool.enqueue_job("test_bad_query")
+    await run_burst(await make_worker(settings, [sample_jobs.bad_query]))
+    [line] = (await failed_command(settings, "list")).text.splitlines()
+    async with sessions() as session:
+        [row] = list(await session.scalars(select(FailedJob)))
+    if settings.resolved_database_url.startswith("postgresql"):
+        assert row.error_message.startswith("(sqlalchemy.dialects.postgresql.asyncpg.")
+        expected = (
+            'ProgrammingError <- UndefinedTableError: relation "no_such_table" does not exist'
+        )
+    else:
+        expected = "OperationalError <- OperationalError: no such table: no_such_table"
+    assert row.error_cause == expected.split(" <- ")[1]
+    assert line.endswith(expected), line

@@ -152,14 +152,21 @@ async def test_request_to_worker_trace_metrics_logs_and_health(
     sql = [s for s in receiver.received() if s.parent_span_id == consumer.span_id]
     assert any(s.kind == CLIENT and "outbound_emails" in str(s.attributes) for s in sql)
 
-    # Prometheus counted the try
-    assert any(
-        line.startswith("jobs_processed_total{")
-        and 'messaging_arq_job_name="send_email"' in line
-        and 'outcome="success"' in line
-        and line.endswith(" 1.0")
+    # Prometheus counted the try, with the messaging conventions' attributes and no outcome label
+    [duration] = [
+        line
         for line in scraped.splitlines()
-    ), scraped
+        if line.startswith("messaging_process_duration_seconds_count{")
+        and 'messaging_arq_job_name="send_email"' in line
+    ]
+    for label in (
+        'messaging_system="arq"',
+        'messaging_operation_name="process"',
+        'messaging_destination_name="jobs:queue:email"',
+    ):
+        assert label in duration, duration
+    assert "outcome" not in duration and "error_type" not in duration
+    assert duration.endswith(" 1.0"), duration
 
     # JSON log lines for start and end, carrying the consumer's trace and span ids
     records = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
@@ -174,8 +181,9 @@ async def test_request_to_worker_trace_metrics_logs_and_health(
     assert after.returncode == 1
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 async def test_collector_down_never_blocks_the_worker(
-    settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+    settings: Settings, smtp_server: SmtpServer, tmp_path: Path, protocol: str
 ) -> None:
     """With the OTLP endpoint refusing connections the worker still delivers and stops in time."""
     from jobs.client import create_pool
@@ -183,6 +191,7 @@ async def test_collector_down_never_blocks_the_worker(
     env = worker_environment(settings) | {
         "OTEL_TRACES_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_METRIC_EXPORT_INTERVAL": "200",

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs.ai.observability import count_pause
 from jobs.ai.runner import Conversation
 from jobs.db.ai_models import AiTask, AiTaskRun, AiTaskState
 from jobs.db.base import utcnow
@@ -159,6 +160,7 @@ def _update_task(
         task.pause_reason = f"{task.failures_in_row} failed runs in a row; last: {error}"[
             :RESULT_CHARS
         ]
+        count_pause("failures")
     elif task.cron_expression is None and (
         task.next_run_at is None or task.next_run_at <= scheduled_for
     ):  # a one-off task is done unless the run itself moved it to a later time

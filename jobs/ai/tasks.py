@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobs.ai.capabilities import ASSISTANT_TOOLS
 from jobs.ai.llm import ChatClient
+from jobs.ai.observability import count_pause, count_run
 from jobs.ai.records import finish_run, open_run, run_summary, save_progress
 from jobs.ai.runner import Conversation, RunLimits, system_prompt
 from jobs.ai.scheduling import claim_due_tasks
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 async def schedule_ai_tasks(ctx: JobContext) -> dict[str, int]:
     """Claim every due active AI task once and enqueue one ``run_ai_task`` for it."""
     counts = await claim_due_tasks(ctx.sessions, ctx.pool, now=utcnow(), time_budget=40.0)
+    count_pause("schedule", counts.paused)
     return counts.as_dict()
 
 
@@ -88,4 +90,9 @@ async def run_ai_task(ctx: JobContext, task_id: int, scheduled_for: dt.datetime)
         started=started,
         max_failures=settings.ai_task_max_failures,
     )
-    return run_summary(finished)
+    summary = run_summary(finished)
+    if finished.finished_at is not None and finished.status in ("succeeded", "failed"):
+        count_run(finished.status)
+    if finished.status == "failed":
+        ctx.report_failure("AiRunFailed", finished.error or "the run failed")
+    return summary

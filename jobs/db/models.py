@@ -94,6 +94,7 @@ class OutboundEmail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None]
+    failed_at: Mapped[dt.datetime | None] = mapped_column(index=True)
 
 
 class FailedJob(Base):
@@ -108,6 +109,8 @@ class FailedJob(Base):
     arguments: Mapped[dict[str, Any]]
     error_type: Mapped[str] = mapped_column(String(200))
     error_message: Mapped[str] = mapped_column(Text)
+    #: ``Type: message`` of the root cause, when the error wraps one (a driver's error).
+    error_cause: Mapped[str | None] = mapped_column(String(500))
     tries: Mapped[int] = mapped_column(Integer)
     trace_id: Mapped[str | None] = mapped_column(String(32))
     span_id: Mapped[str | None] = mapped_column(String(16))

@@ -73,6 +73,8 @@ class Outcome:
     attempts: int
     error: str | None = None
     retry_at: dt.datetime | None = None
+    #: The SMTP server's reply code, when the server answered.
+    reply_code: int | None = None
 
 
 async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) -> None:
@@ -90,6 +92,7 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome]) ->
             "claim_token": None,
             "claimed_until": None,
             "sent_at": now if outcome.status is EmailStatus.SENT else None,
+            "failed_at": now if outcome.status is EmailStatus.FAILED else None,
         }
         if outcome.retry_at is not None:
             row["next_attempt_at"] = outcome.retry_at

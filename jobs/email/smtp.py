@@ -23,11 +23,13 @@ from email.mime.text import MIMEText
 from email.utils import format_datetime
 
 import aiosmtplib
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
 from jobs.email.outbox import Outcome
 from jobs.retry import RetryPolicy
 from jobs.settings import Settings
+from jobs.telemetry import tracer
 
 __all__ = ["ServerUnavailable", "build_message", "deliver", "message_id"]
 
@@ -123,17 +125,36 @@ def _retry_at(settings: Settings, attempts: int) -> dt.datetime:
     return utcnow() + dt.timedelta(seconds=backoff.delay(max(1, attempts)))
 
 
-def _transient(settings: Settings, email: OutboundEmail, error: str) -> Outcome:
+def _transient(
+    settings: Settings, email: OutboundEmail, error: str, reply_code: int | None = None
+) -> Outcome:
     attempts = email.attempts + 1
     if attempts >= settings.email_max_attempts:
         return Outcome(
-            email.id, EmailStatus.FAILED, attempts, f"gave up after {attempts} attempts: {error}"
+            email.id,
+            EmailStatus.FAILED,
+            attempts,
+            f"gave up after {attempts} attempts: {error}",
+            reply_code=reply_code,
         )
-    return Outcome(email.id, EmailStatus.QUEUED, attempts, error, _retry_at(settings, attempts))
+    retry_at = _retry_at(settings, attempts)
+    return Outcome(email.id, EmailStatus.QUEUED, attempts, error, retry_at, reply_code)
 
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
     return f"{exc.code} {exc.message}"
+
+
+def _refused(
+    settings: Settings, email: OutboundEmail, reply: aiosmtplib.SMTPResponseException
+) -> tuple[Outcome, str]:
+    """A 4xx reply is tried again later; a 5xx reply fails (bounces) the message."""
+    if 400 <= reply.code < 500:
+        return _transient(settings, email, _reply(reply), reply.code), str(reply.code)
+    outcome = Outcome(
+        email.id, EmailStatus.FAILED, email.attempts + 1, _reply(reply), reply_code=reply.code
+    )
+    return outcome, str(reply.code)
 
 
 def _release(settings: Settings, email: OutboundEmail, reason: str) -> Outcome:
@@ -189,6 +210,30 @@ class _Lane:
         return client
 
     async def send(self, email: OutboundEmail) -> Outcome:
+        """Deliver one e-mail in a CLIENT span: server, port, reply code and Message-ID only."""
+        settings = self.settings
+        with tracer().start_as_current_span(
+            "smtp send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "server.address": settings.smtp_host,
+                "server.port": settings.smtp_port,
+                "network.protocol.name": "smtp",
+                "email.message.id": message_id(email, settings.smtp_from),
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            outcome, error_type = await self._send(email)
+            if outcome.reply_code is not None:
+                span.set_attribute("smtp.response.status_code", outcome.reply_code)
+            if error_type is not None:
+                span.set_attribute("error.type", error_type)
+                span.set_status(Status(StatusCode.ERROR, (outcome.error or "")[:200]))
+            return outcome
+
+    async def _send(self, email: OutboundEmail) -> tuple[Outcome, str | None]:
+        """The outcome, and the error type unless the message was accepted."""
         settings = self.settings
         try:
             if self.client is None or not self.client.is_connected:
@@ -198,16 +243,13 @@ class _Lane:
             logger.error(
                 "SMTP server %s:%s unavailable: %s", settings.smtp_host, settings.smtp_port, exc
             )
-            return _release(settings, email, str(exc))
+            return _release(settings, email, str(exc)), "ServerUnavailable"
         try:
             await self.client.sendmail(
                 settings.smtp_from, [email.to_address], build_message(email, settings.smtp_from)
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusal = exc.recipients[0]
-            if 400 <= refusal.code < 500:
-                return _transient(settings, email, _reply(refusal))
-            return Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, _reply(refusal))
+            return _refused(settings, email, exc.recipients[0])
         except (
             aiosmtplib.SMTPServerDisconnected,
             aiosmtplib.SMTPConnectError,
@@ -215,16 +257,15 @@ class _Lane:
             OSError,
         ) as exc:
             await self.close()
-            return _transient(settings, email, f"connection: {type(exc).__name__}: {exc}")
+            error = f"connection: {type(exc).__name__}: {exc}"
+            return _transient(settings, email, error), type(exc).__qualname__
         except aiosmtplib.SMTPResponseException as exc:
-            if 400 <= exc.code < 500:
-                return _transient(settings, email, _reply(exc))
-            return Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, _reply(exc))
+            return _refused(settings, email, exc)
         except (ValueError, aiosmtplib.SMTPException) as exc:
-            return Outcome(
-                email.id, EmailStatus.FAILED, email.attempts + 1, f"{type(exc).__name__}: {exc}"
-            )
-        return Outcome(email.id, EmailStatus.SENT, email.attempts + 1)
+            error = f"{type(exc).__name__}: {exc}"
+            outcome = Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, error)
+            return outcome, type(exc).__qualname__
+        return Outcome(email.id, EmailStatus.SENT, email.attempts + 1, reply_code=250), None
 
     async def close(self) -> None:
         client, self.client = self.client, None

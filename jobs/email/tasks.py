@@ -11,6 +11,7 @@ from pydantic import Field
 from jobs.context import JobContext
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
 from jobs.email.daily import queue_due_summaries
+from jobs.email.observability import count_deliveries, failure_type
 from jobs.email.outbox import claim_due, queue_email, record_outcomes
 from jobs.email.smtp import deliver
 from jobs.registry import job
@@ -40,11 +41,13 @@ async def _deliver_claimed(ctx: JobContext, only_id: int | None = None) -> dict[
     outcomes = await deliver(settings, claimed) if claimed else []
     async with ctx.sessions.begin() as session:
         await record_outcomes(session, outcomes)
-    counts = {"claimed": len(claimed), "sent": 0, "retry": 0, "failed": 0}
-    for outcome in outcomes:
-        key = {EmailStatus.SENT: "sent", EmailStatus.QUEUED: "retry"}.get(outcome.status, "failed")
-        counts[key] += 1
-    return counts
+    delivered = count_deliveries(outcomes)
+    return {
+        "claimed": len(claimed),
+        "sent": delivered["sent"],
+        "retry": delivered["deferred"],
+        "failed": delivered["bounced"] + delivered["failed"],
+    }
 
 
 @job(family="email", timeout=60, retry=RetryPolicy(max_tries=5, backoff_base=2.0))
@@ -83,6 +86,8 @@ async def _deliver_email_row(ctx: JobContext, email_id: int) -> dict[str, Any]:
     result: dict[str, Any] = {"status": row.status.value, "attempts": row.attempts}
     if row.last_error:
         result["error"] = row.last_error
+    if row.status is EmailStatus.FAILED:
+        ctx.report_failure(failure_type(row.last_error), row.last_error or "failed")
     if not counts["claimed"] and row.status is EmailStatus.SENDING:
         result["status"] = "being sent by another worker"
     return result

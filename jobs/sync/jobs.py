@@ -18,6 +18,7 @@ from jobs.sync.calendar import sync_calendar
 from jobs.sync.errors import AccountSyncError, CalendarSyncError, ReconsentRequired
 from jobs.sync.google import GoogleAuth, GoogleCalendarClient
 from jobs.sync.notion import NotionClient
+from jobs.sync.observability import count_account_run, count_restarts
 from jobs.sync.pages import sync_pages
 from jobs.sync.tokens import cipher_from_settings
 from jobs.sync.transport import RetryingSender
@@ -69,17 +70,24 @@ async def _on_failure(
     account_id: int,
     error: Exception,
 ) -> dict[str, Any]:
-    """Record a failed run on the account; re-raise what the job's policy should see."""
+    """Record a failed run on the account; re-raise what the job's policy should see.
+
+    Re-consent is reported as the job's failure (``ReconsentRequired``) without retrying.
+    """
+    provider = "google" if model is GoogleAccount else "notion"
     if isinstance(error, ReconsentRequired):
         await record_outcome(
             ctx.sessions, model, account_id, state=AccountState.NEEDS_RECONSENT, error=str(error)
         )
         logger.warning("%s %d needs re-consent: %s", model.__tablename__, account_id, error)
+        count_account_run(provider, AccountState.NEEDS_RECONSENT.value)
+        ctx.report_failure("ReconsentRequired", str(error))
         return {"status": AccountState.NEEDS_RECONSENT.value, "error": str(error)}
     if isinstance(error, AccountSyncError):
         await record_outcome(
             ctx.sessions, model, account_id, state=AccountState.ERROR, error=str(error)
         )
+        count_account_run(provider, AccountState.ERROR.value)
         raise error
     if isinstance(error, TransientJobError) and ctx.is_last_try:
         await record_outcome(ctx.sessions, model, account_id, error=f"gave up: {error}")
@@ -149,9 +157,11 @@ async def sync_calendar_account(ctx: JobContext, account_id: int) -> dict[str, A
             totals["upserted"] += outcome.upserted
             totals["deleted"] += outcome.deleted
             totals["full_syncs"] += int(outcome.full)
+            count_restarts("google", "sync_token_expired", int(outcome.resynced_after_410))
     except (AccountSyncError, TransientJobError) as error:
         return await _on_failure(ctx, GoogleAccount, account_id, error)
     await record_outcome(ctx.sessions, GoogleAccount, account_id, error=None, synced_at=utcnow())
+    count_account_run("google", AccountState.ACTIVE.value)
     return {"status": "synced", **totals}
 
 
@@ -181,6 +191,8 @@ async def sync_notion_integration(ctx: JobContext, integration_id: int) -> dict[
         )
     except (AccountSyncError, TransientJobError) as error:
         return await _on_failure(ctx, NotionIntegration, integration_id, error)
+    count_restarts("notion", "cursor_refused", outcome.restarts)
+    count_account_run("notion", AccountState.ACTIVE.value)
     await record_outcome(
         ctx.sessions,
         NotionIntegration,
