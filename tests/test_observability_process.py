@@ -114,7 +114,10 @@ async def test_request_to_worker_trace_metrics_logs_and_health(
                     await wait_for(lambda: smtp_server.messages, 30, worker)
 
                     def consumer_arrived() -> bool:
-                        return any(s.kind == CONSUMER for s in receiver.received())
+                        return any(
+                            s.kind == CONSUMER and s.attributes["messaging.message.id"] == job_id
+                            for s in receiver.received()
+                        )
 
                     await wait_for(consumer_arrived, 15, worker)
                     health = await client.get("/health")
@@ -140,7 +143,11 @@ async def test_request_to_worker_trace_metrics_logs_and_health(
     assert producer.parent is not None
     assert producer.parent.span_id in {s.context.span_id for s in server_spans}
     trace_id = f"{producer.context.trace_id:032x}"
-    [consumer] = [s for s in receiver.received() if s.kind == CONSUMER]
+    [consumer] = [
+        s
+        for s in receiver.received()
+        if s.kind == CONSUMER and s.attributes["messaging.message.id"] == job_id
+    ]
     assert consumer.trace_id == trace_id
     assert consumer.parent_span_id == f"{producer.context.span_id:016x}"
     assert consumer.links == [(trace_id, f"{producer.context.span_id:016x}")]
