@@ -1,13 +1,17 @@
-"""Rows the AI task tests need: users, their tasks, calendar events and Notion pages."""
+"""What the AI task tests need: users, their tasks, calendar events, Notion pages, and runs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs import JobsPool
+from jobs.ai import run_ai_task, schedule_ai_tasks
 from jobs.db import (
     AiTask,
     AiTaskRun,
@@ -19,9 +23,13 @@ from jobs.db import (
     User,
 )
 from jobs.settings import Settings
+from tests.conftest import make_worker, run_burst
 from tests.llm_server import API_KEY, FakeLlm
 
 UTC = dt.UTC
+AI_JOBS = [schedule_ai_tasks, run_ai_task]
+#: When the tasks of the run tests are due.
+DUE = dt.datetime(2026, 6, 1, 5, tzinfo=UTC)
 
 
 def llm_settings(settings: Settings, server: FakeLlm) -> Settings:
@@ -62,6 +70,7 @@ async def add_user(
                     remote_id=f"pg-{name}",
                     title=f"{name} weekly report",
                     url=f"https://notion.so/{name}",
+                    last_edited_time=dt.datetime(2026, 5, 31, 18, tzinfo=UTC),
                 ),
             ]
         )
@@ -112,3 +121,24 @@ async def runs_of(sessions: async_sessionmaker[AsyncSession], task_id: int) -> l
                 .order_by(AiTaskRun.scheduled_for)
             )
         )
+
+
+async def run_task(
+    pool: JobsPool,
+    settings: Settings,
+    task_id: int,
+    scheduled_for: dt.datetime = DUE,
+    job_id: str | None = None,
+) -> Any:
+    """Enqueue run_ai_task, run an ai worker in burst mode, and return the job's result."""
+    job = await pool.enqueue_job(
+        "run_ai_task", task_id=task_id, scheduled_for=scheduled_for, _job_id=job_id
+    )
+    assert job is not None
+    await run_burst(await make_worker(settings, AI_JOBS, family="ai"))
+    return await job.result(timeout=1)
+
+
+def tool_replies(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The decoded contents of the tool messages in a request the fake received."""
+    return [json.loads(m["content"]) for m in request["messages"] if m["role"] == "tool"]

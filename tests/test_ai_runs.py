@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 import httpx
 import pytest
@@ -13,34 +12,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jobs import JobsPool
-from jobs.ai import run_ai_task, schedule_ai_tasks
+from jobs.ai import run_ai_task
 from jobs.context import JobContext
 from jobs.db import AiTaskRun, AiTaskState, OutboundEmail, utcnow
 from jobs.errors import TransientJobError
 from jobs.settings import Settings
-from tests.ai_data import add_task, add_user, get_task, llm_settings, runs_of
-from tests.conftest import make_worker, run_burst
+from tests.ai_data import (
+    DUE,
+    add_task,
+    add_user,
+    get_task,
+    llm_settings,
+    run_task,
+    runs_of,
+    tool_replies,
+)
 from tests.llm_server import FakeLlm
 
-AI_JOBS = [schedule_ai_tasks, run_ai_task]
 UTC = dt.UTC
-DUE = dt.datetime(2026, 6, 1, 5, tzinfo=UTC)
-
-
-async def run_task(
-    pool: JobsPool,
-    settings: Settings,
-    task_id: int,
-    scheduled_for: dt.datetime = DUE,
-    job_id: str | None = None,
-) -> Any:
-    """Enqueue run_ai_task, run an ai worker in burst mode, and return the job's result."""
-    job = await pool.enqueue_job(
-        "run_ai_task", task_id=task_id, scheduled_for=scheduled_for, _job_id=job_id
-    )
-    assert job is not None
-    await run_burst(await make_worker(settings, AI_JOBS, family="ai"))
-    return await job.result(timeout=1)
 
 
 async def cut_off_before_recording(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -49,11 +38,6 @@ async def cut_off_before_recording(sessions: async_sessionmaker[AsyncSession]) -
         run = await session.scalar(select(AiTaskRun))
         assert run is not None
         run.status = "running"
-
-
-def tool_replies(request: dict[str, Any]) -> list[dict[str, Any]]:
-    """The decoded contents of the tool messages in a request the fake received."""
-    return [json.loads(m["content"]) for m in request["messages"] if m["role"] == "tool"]
 
 
 async def test_run_calls_two_tools_and_answers(

@@ -1,7 +1,8 @@
 """The assistant's tools: the user's calendar, Notion pages, e-mail, AI tasks and profile.
 
 Every query is filtered by ``scope.user_id``; an id in the arguments that names another user's
-row is refused as if it did not exist.
+row is refused as if it did not exist. Times in results are ISO 8601 in the user's zone (the one
+the prompt names) with the offset; text a database cannot store is refused as a tool error.
 """
 
 from __future__ import annotations
@@ -9,22 +10,30 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import and_, or_, select
 
-from jobs.ai.scheduling import next_run_after
+from jobs.ai.scheduling import next_run_of
 from jobs.ai.tools import Tool, ToolError, ToolScope
 from jobs.db.ai_models import AiTask, AiTaskState
 from jobs.db.models import User, utcnow
 from jobs.db.outbox import queue_email
 from jobs.db.sync_models import CalendarEvent, NotionPage
 from jobs.schedule import ScheduleError
+from jobs.storable import unstorable_values
 
 __all__ = ["ASSISTANT_TOOLS"]
 
 
 class _Arguments(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        for _, problem in unstorable_values(value):
+            raise ValueError(problem)
+        return value
 
 
 class CalendarRange(_Arguments):
@@ -92,13 +101,17 @@ async def read_calendar(scope: ToolScope, args: CalendarRange) -> list[dict[str,
         return [
             {
                 "summary": e.summary,
-                "start": (e.start_date if e.all_day else e.starts_at),
-                "end": (e.end_date if e.all_day else e.ends_at),
+                "start": _date(e.start_date) if e.all_day else scope.local(e.starts_at),
+                "end": _date(e.end_date) if e.all_day else scope.local(e.ends_at),
                 "all_day": e.all_day,
                 "location": e.location,
             }
             for e in events
         ]
+
+
+def _date(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 async def search_pages(scope: ToolScope, args: PageSearch) -> list[dict[str, Any]]:
@@ -111,7 +124,10 @@ async def search_pages(scope: ToolScope, args: PageSearch) -> list[dict[str, Any
             .order_by(NotionPage.last_edited_time.desc())
             .limit(args.limit)
         )
-        return [{"title": p.title, "url": p.url, "last_edited": p.last_edited_time} for p in pages]
+        return [
+            {"title": p.title, "url": p.url, "last_edited": scope.local(p.last_edited_time)}
+            for p in pages
+        ]
 
 
 async def email_user(scope: ToolScope, args: EmailToUser) -> dict[str, Any]:
@@ -148,10 +164,9 @@ def _apply(task: AiTask, args: TaskChange, now: dt.datetime, scope: ToolScope) -
     if args.state is not None:
         task.state = AiTaskState(args.state)
     try:
-        following = next_run_after(task.cron_expression, task.timezone, now)
+        task.next_run_at = next_run_of(task, now)
     except ScheduleError as error:
         raise ToolError(str(error)) from None
-    task.next_run_at = following if task.cron_expression else task.run_at
     if task.state is AiTaskState.ACTIVE:
         task.pause_reason = None
         task.failures_in_row = 0
@@ -189,7 +204,11 @@ async def save_task(scope: ToolScope, args: TaskChange) -> dict[str, Any]:
             task = found
         _apply(task, args, now, scope)
         await session.flush()
-        return {"task_id": task.id, "state": task.state.value, "next_run_at": task.next_run_at}
+        return {
+            "task_id": task.id,
+            "state": task.state.value,
+            "next_run_at": scope.local(task.next_run_at),
+        }
 
 
 async def read_profile(scope: ToolScope, args: NoArguments) -> dict[str, Any]:

@@ -154,18 +154,19 @@ def _update_task(
         task.last_result = f"error: {error}"[:RESULT_CHARS]
     if task.state is not AiTaskState.ACTIVE:
         return
-    if error is not None and task.failures_in_row >= max_failures:
+    one_off_over = task.cron_expression is None and (
+        task.next_run_at is None or task.next_run_at <= scheduled_for
+    )  # unless the run itself moved the one-off task to a later time
+    if one_off_over:
+        task.state = AiTaskState.DONE if error is None else AiTaskState.FAILED
+        task.next_run_at = None
+    elif error is not None and task.failures_in_row >= max_failures:
         task.state = AiTaskState.PAUSED
         task.next_run_at = None
         task.pause_reason = f"{task.failures_in_row} failed runs in a row; last: {error}"[
             :RESULT_CHARS
         ]
         count_pause("failures")
-    elif task.cron_expression is None and (
-        task.next_run_at is None or task.next_run_at <= scheduled_for
-    ):  # a one-off task is done unless the run itself moved it to a later time
-        task.state = AiTaskState.DONE
-        task.next_run_at = None
 
 
 def run_summary(run: AiTaskRun) -> dict[str, Any]:

@@ -45,6 +45,10 @@ class ToolScope:
         """``value`` as an aware datetime; a naive one is read in the user's zone."""
         return value if value.tzinfo is not None else value.replace(tzinfo=self.zone)
 
+    def local(self, value: dt.datetime | None) -> str | None:
+        """``value`` as ISO 8601 in the user's zone, with its offset (what the model reads)."""
+        return None if value is None else value.astimezone(self.zone).isoformat()
+
 
 ToolHandler = Callable[[ToolScope, Any], Awaitable[Any]]
 

@@ -15,11 +15,16 @@ __all__ = ["AiTask", "AiTaskRun", "AiTaskState"]
 
 
 class AiTaskState(enum.StrEnum):
-    """Where a task is in its life."""
+    """Where a task is in its life.
+
+    A one-off task ends ``done`` when its run succeeded and ``failed`` when it failed; a
+    recurring task stays ``active`` until paused (by the user, or after failing runs in a row).
+    """
 
     ACTIVE = "active"
     PAUSED = "paused"
     DONE = "done"
+    FAILED = "failed"
 
 
 class AiTask(Base):
