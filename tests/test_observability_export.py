@@ -187,7 +187,9 @@ async def test_a_failed_ai_run_over_grpc_is_a_failure_in_the_scheduler_trace(
 ) -> None:
     """OTLP over gRPC: the scheduler's run job joins its trace and fails as AiRunFailed."""
     ann = await add_user(sessions, "ann@example.com")
-    await add_task(sessions, ann, next_run_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    # recurring, so that its failed run pauses it (a one-off task would end 'failed')
+    due = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    await add_task(sessions, ann, next_run_at=due, cron="0 7 * * *")
     with GrpcOtlpReceiver() as receiver:
         env = exporting_environment(
             settings,
