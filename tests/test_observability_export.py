@@ -8,12 +8,14 @@ other jobs join the trace of what enqueued them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs.settings import Settings
@@ -117,9 +119,14 @@ async def test_a_bounced_email_is_a_failure_in_trace_metrics_and_cli(
                 )
 
             await wait_for(both_ran, 30, worker)
-            failed_list = (await run_cli(env, tmp_path, "failed", "list")).stdout
-            status = (await run_cli(env, tmp_path, "status")).stdout
-            failed_emails = (await run_cli(env, tmp_path, "emails", "failed")).stdout
+            failed_list, status, failed_emails = [
+                finished.stdout
+                for finished in await asyncio.gather(
+                    run_cli(env, tmp_path, "failed", "list"),
+                    run_cli(env, tmp_path, "status"),
+                    run_cli(env, tmp_path, "emails", "failed"),
+                )
+            ]
         finally:
             output = stop_worker(worker)
     spans = receiver.received()
@@ -210,16 +217,21 @@ async def test_a_failed_ai_run_over_grpc_is_a_failure_in_the_scheduler_trace(
                 )
 
             await wait_for(run_failed, 30, worker)
-            status = (await run_cli(env, tmp_path, "status")).stdout
-            failed_list = (await run_cli(env, tmp_path, "failed", "list")).stdout
+            status, failed_list = [
+                finished.stdout
+                for finished in await asyncio.gather(
+                    run_cli(env, tmp_path, "status"), run_cli(env, tmp_path, "failed", "list")
+                )
+            ]
         finally:
             output = stop_worker(worker)
     spans = receiver.received()
-    [scheduler] = consumers_of(receiver, "schedule_ai_tasks")
     [run] = consumers_of(receiver, "run_ai_task")
     [producer] = [s for s in spans if s.span_id == run.parent_span_id]
-    assert producer.kind == PRODUCER and producer.parent_span_id == scheduler.span_id
-    assert run.trace_id == scheduler.trace_id
+    # the scheduler run that claimed the task (the CLI's, or the every-minute cron's)
+    schedulers = consumers_of(receiver, "schedule_ai_tasks")
+    [scheduler] = [s for s in schedulers if s.span_id == producer.parent_span_id]
+    assert producer.kind == PRODUCER and run.trace_id == scheduler.trace_id
     assert run.status_code == STATUS_ERROR and run.attributes["error.type"] == "AiRunFailed"
     assert "401" in run.status_message, output
     assert "domain failure" in run.events
@@ -233,3 +245,77 @@ async def test_a_failed_ai_run_over_grpc_is_a_failure_in_the_scheduler_trace(
     [ai_line] = [line for line in status.splitlines() if line.split()[:2] == ["ai", "0"]]
     assert ai_line.split()[5] == "1"
     assert "run_ai_task" in failed_list and "AiRunFailed: LlmError: LLM API HTTP 401" in failed_list
+
+
+async def test_sync_waits_fan_out_and_reconsent_arrive_in_the_export(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """A 429 and rate-limit waits are timed by reason; fan-out joins the trace; re-consent fails."""
+    from jobs.db import NotionIntegration
+    from tests.fakes.google_calendar import FakeGoogleCalendar
+    from tests.fakes.notion import FakeNotion
+    from tests.sync_support import KEY, add_user, connect_google
+
+    async with FakeGoogleCalendar() as google, FakeNotion() as notion:
+        for n in range(5):
+            google.put_event("primary", summary=f"event {n}")
+        google.fail(429, "rateLimitExceeded", retry_after=0.3)
+        synced = settings.model_copy(update={"token_encryption_key": SecretStr(KEY)})
+        await connect_google(sessions, synced, google, "ann@example.com")
+        async with sessions.begin() as session:
+            session.add(NotionIntegration(user_id=await add_user(sessions, "bob@example.com")))
+        with OtlpReceiver() as receiver:
+            env = exporting_environment(
+                settings,
+                receiver.endpoint,
+                TOKEN_ENCRYPTION_KEY=KEY,
+                GOOGLE_API_BASE_URL=google.base_url,
+                GOOGLE_TOKEN_URL=google.token_url,
+                GOOGLE_CLIENT_ID=google.client_id,
+                GOOGLE_CLIENT_SECRET=google.client_secret,
+                GOOGLE_PAGE_SIZE="2",
+                GOOGLE_RATE_PER_SECOND="4",
+                GOOGLE_RATE_BURST="1",
+                NOTION_API_BASE_URL=notion.base_url,
+                SYNC_BACKOFF_BASE_SECONDS="0.02",
+            )
+            worker = start("sync", env, tmp_path)
+            try:
+                for command in (
+                    ["sync_calendar_events"],
+                    ["sync_notion_integration", "integration_id=1"],
+                ):
+                    enqueued = await run_cli(env, tmp_path, "enqueue", *command)
+                    assert enqueued.returncode == 0, enqueued.stderr
+
+                def both_synced() -> bool:
+                    return bool(
+                        point(receiver, "jobs.sync.accounts", sync_provider="google")
+                        and point(receiver, "jobs.sync.accounts", sync_provider="notion")
+                        and consumers_of(receiver, "sync_notion_integration")
+                    )
+
+                await wait_for(both_synced, 30, worker)
+                status = (await run_cli(env, tmp_path, "status")).stdout
+            finally:
+                output = stop_worker(worker)
+    job = {"messaging_arq_job_name": "sync_calendar_account"}
+    retried = point(receiver, "jobs.wait.duration", "429", jobs_wait_reason="http_retry", **job)
+    assert retried is not None and retried.value == 1 and retried.total >= 0.3, output
+    limited = point(receiver, "jobs.wait.duration", jobs_wait_reason="rate_limit", **job)
+    assert limited is not None and limited.value >= 1 and limited.total > 0
+    account = consumers_of(receiver, "sync_calendar_account")[0]
+    [producer] = [s for s in receiver.received() if s.span_id == account.parent_span_id]
+    fan_outs = consumers_of(receiver, "sync_calendar_events")
+    assert producer.kind == PRODUCER
+    assert producer.parent_span_id in {s.span_id for s in fan_outs}
+    [reconsent] = consumers_of(receiver, "sync_notion_integration")
+    assert reconsent.status_code == STATUS_ERROR
+    assert reconsent.attributes["error.type"] == "ReconsentRequired"
+    active = point(receiver, "jobs.sync.accounts", sync_provider="google")
+    assert active is not None and active.attributes["sync.account.state"] == "active"
+    needs = point(receiver, "jobs.sync.accounts", sync_provider="notion")
+    assert needs is not None and needs.attributes["sync.account.state"] == "needs_reconsent"
+    assert "notion accounts: active 0, needs_reconsent 1, error 0" in status
+    [sync_line] = [line for line in status.splitlines() if line.startswith("sync ")]
+    assert sync_line.split()[5] == "1"
