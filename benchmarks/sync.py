@@ -127,6 +127,7 @@ async def main(count: int) -> None:
                 calendar_id=calendar,
                 item=item,
                 synced_at=stamp,
+                generation=1,
             )
             for calendar in ("bulk", "single")
             for item in google.live_events("primary").values()

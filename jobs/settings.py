@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     sync_http_attempts: PositiveInt = 4
     sync_backoff_base_seconds: PositiveFloat = 0.5
     sync_max_wait_seconds: PositiveFloat = 30.0
+    sync_lease_seconds: Annotated[float, Field(ge=1.0)] = 30.0
 
     # telemetry (the standard OpenTelemetry variables, with the SDK's defaults)
     otel_sdk_disabled: bool = False

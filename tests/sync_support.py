@@ -61,11 +61,17 @@ async def connect_google(
     email: str,
     *,
     access_lifetime: float | None = None,
+    user_of: int | None = None,
 ) -> tuple[int, str]:
-    """A connected Google account with fresh encrypted tokens; its id and refresh token."""
+    """A connected Google account with fresh encrypted tokens; its id and refresh token.
+
+    It belongs to a new user, or to the user of account ``user_of``.
+    """
     cipher = cipher_from_settings(settings)
     access, refresh = google.grant(access_lifetime=access_lifetime)
-    user_id = await add_user(sessions, email)
+    async with sessions.begin() as session:
+        owner = None if user_of is None else await session.get(GoogleAccount, user_of)
+    user_id = owner.user_id if owner is not None else await add_user(sessions, email)
     async with sessions.begin() as session:
         account = GoogleAccount(
             user_id=user_id,

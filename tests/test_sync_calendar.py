@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -14,9 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs import JobsPool
 from jobs.db import AccountState, CalendarEvent, GoogleAccount, GoogleCalendar
 from jobs.settings import Settings
+from tests.conftest import make_worker, run_burst
 from tests.fakes.google_calendar import FakeGoogleCalendar
 from tests.fakes.notion import FakeNotion
-from tests.sync_support import connect_google, local_events, run_sync, sync_settings
+from tests.sync_support import (
+    SYNC_JOBS,
+    connect_google,
+    local_events,
+    run_sync,
+    sync_settings,
+)
 
 pytestmark = pytest.mark.usefixtures("engine")
 
@@ -291,3 +299,33 @@ async def test_http_and_sql_spans_of_a_sync_nest_under_its_job_span(
     assert http and all(s.kind is SpanKind.CLIENT for s in http)
     assert any("/calendar/v3/calendars/primary/events" in str(s.attributes) for s in http)
     assert sql and all(s.context.trace_id == consumer.context.trace_id for s in http + sql)
+
+
+async def test_two_workers_never_exceed_a_users_shared_rate(
+    pool: JobsPool,
+    sync: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    google: FakeGoogleCalendar,
+) -> None:
+    """Two accounts of one user synced by two workers at once stay within burst + rate x t."""
+    rate, burst = 25.0, 2
+    limited = sync.model_copy(
+        update={"google_rate_per_second": rate, "google_rate_burst": burst, "google_page_size": 1}
+    )
+    first, _ = await connect_google(sessions, limited, google, "ann@example.com")
+    second, _ = await connect_google(sessions, limited, google, "ann@work.example", user_of=first)
+    for n in range(18):
+        google.put_event("primary", summary=f"event {n}")
+    for account_id in (first, second):
+        await pool.enqueue_job("sync_calendar_account", account_id=account_id)
+    workers = [await make_worker(limited, SYNC_JOBS, family="sync", max_jobs=1) for _ in range(2)]
+    await asyncio.gather(*(run_burst(w) for w in workers))
+    assert [w.jobs_complete for w in workers] == [1, 1]
+    times = google.log.times("/events")
+    assert len(times) == 36
+    for i, start in enumerate(times):
+        for j in range(i + 1, len(times)):
+            # 1 request of slack for the network between Redis' clock and the fake's
+            assert j - i + 1 <= burst + rate * (times[j] - start) + 1
+    for account_id in (first, second):
+        assert_same(await local_events(sessions, account_id), google.live_events())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -126,33 +125,6 @@ async def test_unauthorized_token_is_recorded_on_the_integration(
     assert stored.state is AccountState.ERROR
     assert stored.last_error == "Notion search: HTTP 401 unauthorized: API token is invalid."
     assert len(notion.log.entries) == 1
-
-
-async def test_two_workers_never_exceed_the_shared_rate(
-    pool: JobsPool, sync: Settings, sessions: async_sessionmaker[AsyncSession], notion: FakeNotion
-) -> None:
-    """Two workers syncing one integration at once stay within burst + rate x t at the fake."""
-    rate, burst = 25.0, 2
-    limited = sync.model_copy(
-        update={"notion_rate_per_second": rate, "notion_rate_burst": burst, "notion_page_size": 1}
-    )
-    integration_id = await connect_notion(sessions, limited, notion, "ann@example.com")
-    for n in range(18):
-        notion.add_page(f"page {n}")
-    for run in ("a", "b"):
-        await pool.enqueue_job(
-            "sync_notion_integration", integration_id=integration_id, _job_id=f"run-{run}"
-        )
-    workers = [await make_worker(limited, SYNC_JOBS, family="sync", max_jobs=1) for _ in range(2)]
-    await asyncio.gather(*(run_burst(w) for w in workers))
-    assert [w.jobs_complete for w in workers] == [1, 1]
-    times = notion.log.times()
-    assert len(times) == 36
-    for i, start in enumerate(times):
-        for j in range(i + 1, len(times)):
-            # 1 request of slack for the network between Redis' clock and the fake's
-            assert j - i + 1 <= burst + rate * (times[j] - start) + 1
-    assert await local_titles(sessions, integration_id) == notion.live_titles()
 
 
 async def test_missing_encryption_key_refuses_to_sync(

@@ -10,7 +10,17 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jobs.db.base import Base, BigId, utcnow
@@ -77,6 +87,7 @@ class GoogleCalendar(Base):
     )
     calendar_id: Mapped[str] = mapped_column(String(300))
     sync_token: Mapped[str | None] = mapped_column(Text)
+    sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     last_synced_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
@@ -113,6 +124,8 @@ class CalendarEvent(Base):
     original_start: Mapped[str | None] = mapped_column(String(64))
     remote_updated_at: Mapped[dt.datetime | None]
     synced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The calendar's generation whose listing last saw the event.
+    sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class NotionIntegration(ConnectedAccount, Base):
@@ -123,6 +136,7 @@ class NotionIntegration(ConnectedAccount, Base):
     workspace_name: Mapped[str] = mapped_column(String(200), default="")
     token_encrypted: Mapped[str | None] = mapped_column(Text)
     watermark: Mapped[dt.datetime | None]
+    sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class NotionPage(Base):
@@ -143,3 +157,5 @@ class NotionPage(Base):
     created_time: Mapped[dt.datetime | None]
     last_edited_time: Mapped[dt.datetime | None] = mapped_column(index=True)
     synced_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The integration's generation whose listing last saw the page.
+    sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.db.base import utcnow
 from jobs.db.sync_models import CalendarEvent, GoogleCalendar
 from jobs.sync.errors import SyncTokenExpired
+from jobs.sync.generation import claim_generation, hold_generation
 from jobs.sync.google import GoogleCalendarClient
 from jobs.sync.store import EVENT_KEY, delete_events, event_row, upsert
 
@@ -38,7 +39,8 @@ async def sync_calendar(
 
     Every page is followed (a page may be empty and still have a next one); each page is
     written with one upsert and one delete; the new sync token is stored only after the last
-    page. A 410 drops the token and lists everything again, deleting what is absent.
+    page. A 410 drops the token and lists everything again, deleting what that listing (its
+    generation) did not see. SyncSuperseded if a newer run of the calendar has started.
     """
     result = CalendarSyncResult()
     sync_token = calendar.sync_token
@@ -61,6 +63,8 @@ async def _walk(
     page_size: int,
     result: CalendarSyncResult,
 ) -> None:
+    async with sessions.begin() as session:
+        generation = await claim_generation(session, GoogleCalendar, calendar.id)
     run_started = utcnow()
     result.full = sync_token is None
     page_token: str | None = None
@@ -81,11 +85,13 @@ async def _walk(
                         calendar_id=calendar.calendar_id,
                         item=item,
                         synced_at=run_started,
+                        generation=generation,
                     )
                 )
         page_token = page.get("nextPageToken")
         next_sync_token = page.get("nextSyncToken")
         async with sessions.begin() as session:
+            await hold_generation(session, GoogleCalendar, calendar.id, generation)
             if live:
                 await upsert(session, CalendarEvent, live, EVENT_KEY)
             result.deleted += await delete_events(
@@ -97,12 +103,12 @@ async def _walk(
             result.upserted += len(live)
             if page_token is None:
                 if result.full:
-                    # a full listing has no tombstones: what it did not touch is gone
+                    # a full listing has no tombstones: what it did not see is gone
                     result.deleted += await delete_events(
                         session,
                         account_id=calendar.account_id,
                         calendar_id=calendar.calendar_id,
-                        synced_before=run_started,
+                        unseen_by=generation,
                     )
                 await session.execute(
                     update(GoogleCalendar)

@@ -1,4 +1,8 @@
-"""The sync family's jobs: hourly/two-hourly fan-out, and one account's sync on demand."""
+"""The sync family's jobs: hourly/two-hourly fan-out, and one account's sync on demand.
+
+An account's sync runs under its lease (:mod:`jobs.sync.lease`): a request for an account
+whose sync is running is answered ``coalesced`` and makes the running one go once more.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ from jobs.retry import RetryPolicy
 from jobs.sync.accounts import active_ids, calendars_of, record_calendar_error, record_outcome
 from jobs.sync.calendar import sync_calendar
 from jobs.sync.errors import AccountSyncError, CalendarSyncError, ReconsentRequired
+from jobs.sync.generation import SyncSuperseded
 from jobs.sync.google import GoogleAuth, GoogleCalendarClient
+from jobs.sync.lease import SyncLease, run_exclusively
 from jobs.sync.notion import NotionClient
 from jobs.sync.observability import count_account_run, count_restarts
 from jobs.sync.pages import sync_pages
@@ -94,9 +100,35 @@ async def _on_failure(
     raise error
 
 
+def _lease(ctx: JobContext, account: str) -> SyncLease:
+    return SyncLease(
+        ctx.pool, account, f"{ctx.job_id}#{ctx.try_number}", ctx.settings.sync_lease_seconds
+    )
+
+
+def _superseded(kind: str, account_id: int, error: SyncSuperseded) -> dict[str, Any]:
+    logger.warning("%s %d: run stopped, %s", kind, account_id, error)
+    return {"status": "superseded", "error": str(error)}
+
+
 @job(family="sync", retry=ACCOUNT_RETRY)
 async def sync_calendar_account(ctx: JobContext, account_id: int) -> dict[str, Any]:
-    """Sync every calendar of one Google account; its state records how the run ended."""
+    """Sync every calendar of one Google account, one run at a time; its state says how."""
+    return await run_exclusively(
+        _lease(ctx, f"google:{account_id}"), lambda: _sync_google_account(ctx, account_id)
+    )
+
+
+@job(family="sync", retry=ACCOUNT_RETRY)
+async def sync_notion_integration(ctx: JobContext, integration_id: int) -> dict[str, Any]:
+    """Sync the pages of one Notion integration, one run at a time; its state says how."""
+    return await run_exclusively(
+        _lease(ctx, f"notion:{integration_id}"),
+        lambda: _sync_notion_integration(ctx, integration_id),
+    )
+
+
+async def _sync_google_account(ctx: JobContext, account_id: int) -> dict[str, Any]:
     cipher = cipher_from_settings(ctx.settings)
     async with ctx.sessions() as session:
         account = await session.get(GoogleAccount, account_id)
@@ -160,14 +192,14 @@ async def sync_calendar_account(ctx: JobContext, account_id: int) -> dict[str, A
             count_restarts("google", "sync_token_expired", int(outcome.resynced_after_410))
     except (AccountSyncError, TransientJobError) as error:
         return await _on_failure(ctx, GoogleAccount, account_id, error)
+    except SyncSuperseded as error:
+        return _superseded("google account", account_id, error)
     await record_outcome(ctx.sessions, GoogleAccount, account_id, error=None, synced_at=utcnow())
     count_account_run("google", AccountState.ACTIVE.value)
     return {"status": "synced", **totals}
 
 
-@job(family="sync", retry=ACCOUNT_RETRY)
-async def sync_notion_integration(ctx: JobContext, integration_id: int) -> dict[str, Any]:
-    """Sync the pages of one Notion integration; its state records how the run ended."""
+async def _sync_notion_integration(ctx: JobContext, integration_id: int) -> dict[str, Any]:
     cipher = cipher_from_settings(ctx.settings)
     async with ctx.sessions() as session:
         integration = await session.get(NotionIntegration, integration_id)
@@ -191,6 +223,8 @@ async def sync_notion_integration(ctx: JobContext, integration_id: int) -> dict[
         )
     except (AccountSyncError, TransientJobError) as error:
         return await _on_failure(ctx, NotionIntegration, integration_id, error)
+    except SyncSuperseded as error:
+        return _superseded("notion integration", integration_id, error)
     count_restarts("notion", "cursor_refused", outcome.restarts)
     count_account_run("notion", AccountState.ACTIVE.value)
     await record_outcome(

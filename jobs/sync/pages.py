@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.db.base import utcnow
 from jobs.db.sync_models import NotionIntegration, NotionPage
 from jobs.sync.errors import AccountSyncError, CursorExpired
+from jobs.sync.generation import claim_generation, hold_generation
 from jobs.sync.notion import NotionClient
 from jobs.sync.store import PAGE_KEY, delete_pages, page_row, parse_time, upsert
 
@@ -44,11 +45,14 @@ async def sync_pages(
 
     ``last_edited_time`` is rounded down to the minute, so the walk goes back ``overlap``
     before the watermark and de-duplicates by id; pages in the trash are deleted locally. The
-    first run (no watermark) lists everything and deletes local pages it did not see. A refused
-    cursor restarts the listing from the top.
+    first run (no watermark) lists everything and deletes local pages it did not see (rows not
+    stamped with its generation). A refused cursor restarts the listing from the top.
+    SyncSuperseded if a newer run of the integration has started.
     """
     result = PageSyncResult(full=integration.watermark is None, watermark=integration.watermark)
     cutoff = None if integration.watermark is None else integration.watermark - overlap
+    async with sessions.begin() as session:
+        generation = await claim_generation(session, NotionIntegration, integration.id)
     run_started = utcnow()
     seen: dict[str, dt.datetime | None] = {}
     cursor: str | None = None
@@ -65,15 +69,22 @@ async def sync_pages(
             continue
         result.requests += 1
         reached_cutoff = await _write_page(
-            sessions, integration, listing.get("results") or [], cutoff, seen, run_started, result
+            sessions,
+            integration,
+            listing.get("results") or [],
+            cutoff,
+            seen,
+            (run_started, generation),
+            result,
         )
         cursor = listing.get("next_cursor")
         if reached_cutoff or not listing.get("has_more") or cursor is None:
             break
     if result.full:
         async with sessions.begin() as session:
+            await hold_generation(session, NotionIntegration, integration.id, generation)
             result.deleted += await delete_pages(
-                session, integration_id=integration.id, synced_before=run_started
+                session, integration_id=integration.id, unseen_by=generation
             )
     return result
 
@@ -84,10 +95,13 @@ async def _write_page(
     results: list[dict[str, Any]],
     cutoff: dt.datetime | None,
     seen: dict[str, dt.datetime | None],
-    run_started: dt.datetime,
+    stamp: tuple[dt.datetime, int],
     result: PageSyncResult,
 ) -> bool:
-    """Write one page of search results; whether the walk went past the cutoff."""
+    """Write one page of search results; whether the walk went past the cutoff.
+
+    ``stamp`` is the run's start time and generation, written on every page it saw.
+    """
     live: list[dict[str, Any]] = []
     trashed: list[str] = []
     reached_cutoff = False
@@ -112,10 +126,12 @@ async def _write_page(
                     user_id=integration.user_id,
                     integration_id=integration.id,
                     page=page,
-                    synced_at=run_started,
+                    synced_at=stamp[0],
+                    generation=stamp[1],
                 )
             )
     async with sessions.begin() as session:
+        await hold_generation(session, NotionIntegration, integration.id, stamp[1])
         if live:
             await upsert(session, NotionPage, live, PAGE_KEY)
         result.deleted += await delete_pages(

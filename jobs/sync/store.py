@@ -39,7 +39,13 @@ def parse_time(value: str | None) -> dt.datetime | None:
 
 
 def event_row(
-    *, user_id: int, account_id: int, calendar_id: str, item: dict[str, Any], synced_at: dt.datetime
+    *,
+    user_id: int,
+    account_id: int,
+    calendar_id: str,
+    item: dict[str, Any],
+    synced_at: dt.datetime,
+    generation: int,
 ) -> dict[str, Any]:
     """The ``calendar_events`` row of one Google event (all-day dates stay dates)."""
     start, end = item.get("start") or {}, item.get("end") or {}
@@ -65,11 +71,17 @@ def event_row(
         "original_start": original.get("dateTime") or original.get("date"),
         "remote_updated_at": parse_time(item.get("updated")),
         "synced_at": synced_at,
+        "sync_generation": generation,
     }
 
 
 def page_row(
-    *, user_id: int, integration_id: int, page: dict[str, Any], synced_at: dt.datetime
+    *,
+    user_id: int,
+    integration_id: int,
+    page: dict[str, Any],
+    synced_at: dt.datetime,
+    generation: int,
 ) -> dict[str, Any]:
     """The ``notion_pages`` row of one Notion page."""
     return {
@@ -82,6 +94,7 @@ def page_row(
         "created_time": parse_time(page.get("created_time")),
         "last_edited_time": parse_time(page.get("last_edited_time")),
         "synced_at": synced_at,
+        "sync_generation": generation,
     }
 
 
@@ -104,14 +117,14 @@ async def delete_events(
     account_id: int,
     calendar_id: str,
     remote_ids: Sequence[str] = (),
-    synced_before: dt.datetime | None = None,
+    unseen_by: int | None = None,
 ) -> int:
-    """Delete the calendar's events with ``remote_ids``, or those not synced since a time."""
+    """Delete the calendar's events with ``remote_ids``, or those ``unseen_by`` a generation."""
     condition = (CalendarEvent.account_id == account_id) & (
         CalendarEvent.calendar_id == calendar_id
     )
-    if synced_before is not None:
-        condition &= CalendarEvent.synced_at < synced_before
+    if unseen_by is not None:
+        condition &= CalendarEvent.sync_generation != unseen_by
     elif remote_ids:
         condition &= CalendarEvent.remote_id.in_(list(remote_ids))
     else:
@@ -125,12 +138,12 @@ async def delete_pages(
     *,
     integration_id: int,
     remote_ids: Sequence[str] = (),
-    synced_before: dt.datetime | None = None,
+    unseen_by: int | None = None,
 ) -> int:
-    """Delete the integration's pages with ``remote_ids``, or those not synced since a time."""
+    """Delete the integration's pages with ``remote_ids``, or those ``unseen_by`` a generation."""
     condition = NotionPage.integration_id == integration_id
-    if synced_before is not None:
-        condition &= NotionPage.synced_at < synced_before
+    if unseen_by is not None:
+        condition &= NotionPage.sync_generation != unseen_by
     elif remote_ids:
         condition &= NotionPage.remote_id.in_(list(remote_ids))
     else:

@@ -49,10 +49,12 @@ class RequestLog:
 
 
 class FaultQueue:
-    """Failures the next requests get, in order."""
+    """Failures the next requests get, in order, and a delay every request gets."""
 
     def __init__(self) -> None:
         self._faults: deque[Fault] = deque()
+        #: Seconds every request waits before it is answered (a slow network or service).
+        self.latency = 0.0
 
     def add(self, fault: Fault, times: int = 1) -> None:
         """Make the next ``times`` requests get ``fault``."""
@@ -60,6 +62,8 @@ class FaultQueue:
 
     async def apply(self) -> Response | None:
         """The error response for this request, after any stall; None to answer normally."""
+        if self.latency:
+            await asyncio.sleep(self.latency)
         if not self._faults:
             return None
         fault = self._faults.popleft()
