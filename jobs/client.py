@@ -5,7 +5,8 @@ job up by name (an unknown name raises :class:`UnknownJobError` at once), valida
 arguments against its signature (:class:`JobArgumentsError`), opens a PRODUCER span
 ``send {queue}``, writes the trace context into the payload, and enqueues to the queue of the
 job's family. ARQ's own options (``_job_id``, ``_defer_by``, ``_defer_until``, ``_expires``,
-``_job_try``) keep their meaning.
+``_job_try``) keep their meaning. A ``_job_id`` outside :mod:`jobs.limits` raises
+:class:`InvalidJobIdError`, a payload over ``JOB_MAX_PAYLOAD_BYTES`` :class:`PayloadTooLargeError`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import time
 from typing import Any
 
 from arq.connections import ArqRedis
-from arq.jobs import Job
+from arq.jobs import Job, SerializationError
 from opentelemetry.trace import SpanKind
 from redis.asyncio import ConnectionPool
 
 from jobs.constants import FAMILIES, HEADERS_KWARG, MESSAGING_SYSTEM, queue_name
-from jobs.errors import JobArgumentsError
+from jobs.errors import JobArgumentsError, PayloadTooLargeError
+from jobs.limits import check_job_id
 from jobs.metrics import METRICS
 from jobs.registry import get_job
-from jobs.serializer import deserialize, serialize
+from jobs.serializer import deserialize, payload_serializer
 from jobs.settings import Settings, get_settings
 from jobs.telemetry import inject_headers, instrument_redis_client, tracer
 
@@ -54,6 +56,8 @@ class JobsPool(ArqRedis):
             raise JobArgumentsError(
                 spec.name, [{"loc": ("args",), "msg": "pass job arguments by keyword"}]
             )
+        if _job_id is not None:
+            check_job_id(_job_id)
         if _queue_name is not None and _queue_name != spec.queue:
             raise ValueError(
                 f"job {spec.name!r} belongs to queue {spec.queue!r}, not {_queue_name!r}"
@@ -85,11 +89,17 @@ class JobsPool(ArqRedis):
                     **payload,
                 )
             except Exception as exc:
+                if isinstance(exc, SerializationError) and isinstance(
+                    exc.__cause__, PayloadTooLargeError
+                ):
+                    exc = exc.__cause__
                 error_type = type(exc).__qualname__
                 span.set_attribute("error.type", error_type)
                 METRICS.message_sent(
                     spec.queue, spec.name, time.perf_counter() - started, error_type
                 )
+                if isinstance(exc, PayloadTooLargeError):
+                    raise exc from None
                 raise
             if job is None:
                 span.set_attribute("messaging.arq.duplicate", True)
@@ -110,11 +120,11 @@ class JobsPool(ArqRedis):
         return Job(job_id, self, _queue_name=queue, _deserializer=self.job_deserializer)
 
     @classmethod
-    def sharing(cls, redis: ArqRedis) -> JobsPool:
+    def sharing(cls, redis: ArqRedis, settings: Settings) -> JobsPool:
         """A JobsPool on the same connections as ``redis`` (used inside workers)."""
         return cls(
             connection_pool=redis.connection_pool,
-            job_serializer=serialize,
+            job_serializer=payload_serializer(settings.job_max_payload_bytes),
             job_deserializer=deserialize,
         )
 
@@ -129,7 +139,9 @@ async def create_pool(
     settings = settings or get_settings()
     connections = ConnectionPool.from_url(redis_url or settings.redis_url)
     pool = JobsPool(
-        connection_pool=connections, job_serializer=serialize, job_deserializer=deserialize
+        connection_pool=connections,
+        job_serializer=payload_serializer(settings.job_max_payload_bytes),
+        job_deserializer=deserialize,
     )
     pool.auto_close_connection_pool = True
     instrument_redis_client(pool)

@@ -7,6 +7,7 @@ __all__ = [
     "HEADERS_KWARG",
     "MESSAGING_SYSTEM",
     "QUEUE_PREFIX",
+    "REFUSED_PAYLOAD_JOB",
     "WORKER_KEY_PREFIX",
     "queue_name",
 ]
@@ -20,6 +21,9 @@ QUEUE_PREFIX: Final = "jobs:queue:"
 #: Reserved keyword argument in the job payload carrying the producer's trace context.
 #: The runtime removes it before the job function sees its arguments.
 HEADERS_KWARG: Final = "__headers__"
+
+#: Reserved ARQ function name of every worker: it records a payload the worker refused to run.
+REFUSED_PAYLOAD_JOB: Final = "jobs:refused-payload"
 
 #: Prefix of each worker process's heartbeat record: ``jobs:worker:<family>:<host>:<pid>``.
 WORKER_KEY_PREFIX: Final = "jobs:worker:"

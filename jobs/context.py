@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jobs.outcomes import ReportedOutcome
+from jobs.redaction import Redactor
 from jobs.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,6 +36,14 @@ class JobContext:
     pool: JobsPool
     #: What the job reported about its own work (see :meth:`report_failure`).
     reported: ReportedOutcome = field(default_factory=ReportedOutcome, compare=False)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every configured secret masked: for error texts a job stores or returns.
+
+        An upstream may echo a key or client secret in its error message; a job passes such text
+        through here before it writes it to a table, a result or a log line.
+        """
+        return Redactor(self.settings)(text)
 
     @property
     def is_last_try(self) -> bool:

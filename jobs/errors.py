@@ -7,6 +7,8 @@
     ├── UnknownJobError            no job is declared under that name
     ├── JobArgumentsError          arguments do not match the job's signature (.job, .errors)
     ├── UnstorableTextError        a text holds a character no database can store (.field)
+    ├── InvalidJobIdError          a job id outside the allowed characters or length
+    ├── PayloadTooLargeError       a serialized job over JOB_MAX_PAYLOAD_BYTES (.size, .limit)
     ├── TransientJobError          the job may succeed if tried again later (.retry_after)
     └── PermanentJobError          the job failed for good; retrying cannot help
 
@@ -20,8 +22,10 @@ from typing import Any
 
 __all__ = [
     "ConfigurationError",
+    "InvalidJobIdError",
     "JobArgumentsError",
     "JobsError",
+    "PayloadTooLargeError",
     "PermanentJobError",
     "TransientJobError",
     "UnknownJobError",
@@ -68,6 +72,23 @@ class UnstorableTextError(JobsError, ValueError):
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
         super().__init__(f"{field}: {problem}")
+
+
+class InvalidJobIdError(JobsError, ValueError):
+    """A job id outside the allowed characters or length (see :mod:`jobs.limits`)."""
+
+
+class PayloadTooLargeError(JobsError, ValueError):
+    """A job's serialized payload is over ``JOB_MAX_PAYLOAD_BYTES``."""
+
+    def __init__(self, job: str, size: int, limit: int) -> None:
+        self.job = job
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"job {job!r}: payload of {size} bytes is over JOB_MAX_PAYLOAD_BYTES ({limit}); "
+            "pass a reference (a row id, a file path) instead of the data"
+        )
 
 
 class TransientJobError(JobsError):

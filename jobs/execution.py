@@ -269,4 +269,4 @@ async def _run_try(
         await attempt.fail_domain(reported.failure, len(reported.failures))
     else:
         attempt.finish("success")
-    return result
+    return attempt.redact.values(result)

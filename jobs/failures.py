@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.db.models import FailedJob, utcnow
 from jobs.errors import JobsError
 from jobs.registry import get_job
+from jobs.storable import safe_data, safe_text
 from jobs.telemetry import tracer
 
 __all__ = [
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4000
 MAX_CAUSE_LENGTH = 500
+#: Length of the id, name, queue and error type columns.
+MAX_ID_LENGTH = 200
 #: Characters of the error shown per line by ``failed list``.
 SUMMARY_LENGTH = 120
 
@@ -90,16 +93,18 @@ async def record_failed_job(
     """Store one permanent failure; returns False (and logs) if the database refused it.
 
     ``arguments``, ``error_message`` and ``error_cause`` (the root cause, see
-    :func:`root_cause`) must already have their secrets masked.
+    :func:`root_cause`) must already have their secrets masked. Values from Redis are stored in
+    a safe form (:mod:`jobs.storable`): bytes described, NUL and control characters escaped,
+    long ids cut, so no payload can make the record itself fail.
     """
     record = FailedJob(
-        job_id=job_id,
-        job_name=job_name,
-        queue=queue,
-        arguments=arguments,
-        error_type=error_type,
-        error_message=error_message[:MAX_MESSAGE_LENGTH],
-        error_cause=error_cause[:MAX_CAUSE_LENGTH] if error_cause else None,
+        job_id=safe_text(job_id, MAX_ID_LENGTH),
+        job_name=safe_text(job_name, MAX_ID_LENGTH),
+        queue=safe_text(queue, MAX_ID_LENGTH),
+        arguments=safe_data(arguments) if isinstance(arguments, dict) else {},
+        error_type=safe_text(error_type, MAX_ID_LENGTH),
+        error_message=safe_text(error_message, MAX_MESSAGE_LENGTH, multiline=True),
+        error_cause=safe_text(error_cause, MAX_CAUSE_LENGTH) if error_cause else None,
         tries=tries,
         trace_id=trace_id,
         span_id=span_id,
@@ -109,7 +114,10 @@ async def record_failed_job(
             session.add(record)
     except Exception as exc:  # the job is failing already; never let bookkeeping crash the worker
         logger.error(
-            "could not record failed job %s (%s): %s", job_id, job_name, type(exc).__name__
+            "could not record failed job %s (%s): %s",
+            record.job_id,
+            record.job_name,
+            type(exc).__name__,
         )
         return False
     return True

@@ -4,6 +4,11 @@ Every line carries the ``trace_id`` and ``span_id`` of the span it was written i
 leads to its trace in Jaeger. Job lines add the fields given as ``extra={"job": {...}}``.
 ``arq`` configures only its own logger; a worker started by ``arq jobs.<family>.WorkerSettings``
 also gets a handler for the ``jobs`` loggers, unless the application configured logging itself.
+
+Secrets are masked at the handlers (:func:`install_secret_masking`), not at a logger: Python
+applies a logger's filters only to records logged on that very logger, never to its children's
+or to other libraries', while a handler's filters see every record it writes. ARQ's "job
+started" line loses the job's arguments (:class:`ArqArgumentsFilter`): names and ids only.
 """
 
 from __future__ import annotations
@@ -12,18 +17,20 @@ import datetime as dt
 import json
 import logging
 import re
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
 
+from jobs.redaction import Redactor
 from jobs.settings import Settings
 
 __all__ = [
+    "ArqArgumentsFilter",
     "JsonFormatter",
     "SecretFilter",
     "TextFormatter",
     "configure_logging",
+    "install_secret_masking",
     "trace_fields",
 ]
 
@@ -66,7 +73,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             **_fields(record),
         }
-        if record.exc_info:
+        if record.exc_text:
+            payload["exception"] = record.exc_text
+        elif record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str, ensure_ascii=False)
 
@@ -85,42 +94,97 @@ class TextFormatter(logging.Formatter):
 
 
 class SecretFilter(logging.Filter):
-    """Masks configured secret values, and arguments named like secrets, in log records.
+    """Masks configured secret values, and ``name=value`` pairs named like secrets, in records.
 
-    ARQ logs every job's arguments when it starts it; this filter on ARQ's loggers (and on the
-    project's) keeps a password argument or a leaked secret out of the log.
+    It rewrites the message, the exception and stack text, and the job fields of each record
+    before any formatter sees it. Installed on handlers by :func:`install_secret_masking`.
     """
 
-    def __init__(self, redact: Callable[[str], str]) -> None:
+    def __init__(self, redactor: Redactor) -> None:
         super().__init__()
-        self._redact = redact
+        self._redactor = redactor
+
+    def _mask(self, text: str) -> str:
+        return _SECRET_PAIR.sub(r"\1='***'", self._redactor(text))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message if it holds a secret; never drops a record."""
-        message = record.getMessage()
-        masked = _SECRET_PAIR.sub(r"\1='***'", self._redact(message))
-        if masked != message:
-            record.msg, record.args = masked, ()
+        """Rewrite the record where it holds a secret; never drops a record."""
+        try:
+            message = record.getMessage()
+            masked = self._mask(message)
+            if masked != message:
+                record.msg, record.args = masked, ()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = _PLAIN.formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = self._mask(record.exc_text)
+            if record.stack_info:
+                record.stack_info = self._mask(record.stack_info)
+            job = getattr(record, "job", None)
+            if isinstance(job, dict):
+                record.job = self._redactor.values(job)
+        except Exception:  # a record that cannot be checked is not written as it is
+            record.msg, record.args = "(log record withheld: it could not be checked)", ()
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
         return True
+
+
+_PLAIN = logging.Formatter()
+
+#: ARQ's line when it starts a job: elapsed, ``<job id>:<name>``, the arguments, try/delay.
+_ARQ_JOB_START = "%6.2fs → %s(%s)%s"
+
+
+class ArqArgumentsFilter(logging.Filter):
+    """Drops the arguments from ARQ's "job started" line, which would log every job's data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ARQ's start line to ``<elapsed> → <job id>:<name>``; never drops a record."""
+        arguments = record.args
+        if record.msg == _ARQ_JOB_START and isinstance(arguments, tuple) and len(arguments) == 4:
+            elapsed, ref, _, extra = arguments
+            record.msg, record.args = "%6.2fs → %s%s", (elapsed, ref, extra)
+        return True
+
+
+def _every_handler() -> list[logging.Handler]:
+    loggers = [logging.getLogger()] + [
+        logger
+        for logger in list(logging.Logger.manager.loggerDict.values())
+        if isinstance(logger, logging.Logger)
+    ]
+    handlers: dict[int, logging.Handler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            handlers[id(handler)] = handler
+    return list(handlers.values())
+
+
+def install_secret_masking(settings: Settings) -> None:
+    """Mask secrets on every handler configured now, whichever logger it serves.
+
+    Call it after the application configured its logging (workers do so at start-up, the
+    FastAPI lifespan when the app starts); it replaces the filter it installed before.
+    """
+    secret_filter = SecretFilter(Redactor(settings))
+    for handler in _every_handler():
+        for existing in [f for f in handler.filters if isinstance(f, SecretFilter)]:
+            handler.removeFilter(existing)
+        handler.addFilter(secret_filter)
+    arq_worker = logging.getLogger("arq.worker")
+    if not any(isinstance(f, ArqArgumentsFilter) for f in arq_worker.filters):
+        arq_worker.addFilter(ArqArgumentsFilter())
 
 
 def configure_logging(settings: Settings) -> None:
     """Send the ``jobs`` loggers to stderr in ``LOG_FORMAT`` unless something handles them.
 
-    Secrets are masked in the records of the ``jobs`` and ``arq`` loggers either way.
+    Secrets are masked on every handler either way (:func:`install_secret_masking`).
     """
-    from jobs.redaction import Redactor
-
-    secret_filter = SecretFilter(Redactor(settings))
-    for name in ("jobs", "arq.worker", "arq.jobs", "arq.connections"):
-        target = logging.getLogger(name)
-        for existing in [f for f in target.filters if isinstance(f, SecretFilter)]:
-            target.removeFilter(existing)
-        target.addFilter(secret_filter)
     logger = logging.getLogger("jobs")
     logger.setLevel(settings.log_level)
-    if logger.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
-    logger.addHandler(handler)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
+        logger.addHandler(handler)
+    install_secret_masking(settings)

@@ -1,8 +1,13 @@
-"""Keeping configured secrets out of messages that get logged, stored or traced."""
+"""Keeping configured secrets out of messages that get logged, stored or traced.
+
+The secrets are the values of every ``SecretStr`` setting and the passwords in the database
+and Redis URLs, also in their URL-encoded forms (an upstream may echo a form body or a URL).
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
@@ -27,6 +32,8 @@ class Redactor:
             password = make_url(url).password if "://" in url else None
             if password:
                 secrets.add(str(password))
+        secrets |= {quote(secret, safe="") for secret in secrets}
+        secrets |= {quote_plus(secret, safe="") for secret in secrets}
         # longest first, so a secret containing another is masked whole
         self._secrets = sorted(secrets, key=len, reverse=True)
 

@@ -21,7 +21,7 @@ from jobs.errors import JobArgumentsError, UnknownJobError
 from jobs.retry import RetryPolicy
 from jobs.storable import unstorable_values
 
-__all__ = ["JobSpec", "all_jobs", "get_job", "job", "jobs_of_family"]
+__all__ = ["JobSpec", "all_jobs", "get_job", "job", "jobs_of_family", "mask_secret_names"]
 
 JobFunction = Callable[..., Awaitable[Any]]
 F = TypeVar("F", bound=JobFunction)
@@ -87,8 +87,20 @@ class JobSpec:
 
     def is_secret_argument(self, key: str) -> bool:
         """Whether the value of argument ``key`` is masked wherever arguments are recorded."""
-        lowered = key.lower()
-        return key in self.secret_arguments or any(h in lowered for h in SECRET_NAME_HINTS)
+        return key in self.secret_arguments or _named_like_a_secret(key)
+
+
+def _named_like_a_secret(key: str) -> bool:
+    lowered = key.lower()
+    return any(hint in lowered for hint in SECRET_NAME_HINTS)
+
+
+def mask_secret_names(arguments: dict[Any, Any]) -> dict[Any, Any]:
+    """``arguments`` of no known job, with values of names like ``password`` replaced by ``***``."""
+    return {
+        key: "***" if isinstance(key, str) and _named_like_a_secret(key) else value
+        for key, value in arguments.items()
+    }
 
 
 def _argument_model(name: str, function: JobFunction) -> tuple[type[BaseModel], frozenset[str]]:

@@ -30,6 +30,7 @@ except ImportError as error:  # pragma: no cover - depends on the install
 from jobs.client import JobsPool, create_pool
 from jobs.constants import FAMILIES
 from jobs.db.engine import create_engine
+from jobs.logs import install_secret_masking
 from jobs.monitor import family_health
 from jobs.settings import Settings, get_settings
 
@@ -47,11 +48,15 @@ HEALTH_TIMEOUT = 2.0
 
 
 def make_lifespan(settings: Settings | None = None) -> Any:
-    """A FastAPI lifespan that opens the jobs pool (and a database engine for ``/health``)."""
+    """A FastAPI lifespan that opens the jobs pool (and a database engine for ``/health``).
+
+    It also masks the jobs' secrets on every log handler configured by then (uvicorn's too).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved = settings or get_settings()
+        install_secret_masking(resolved)
         pool = await create_pool(resolved)
         engine = create_engine(resolved)
         app.state.jobs_pool = pool

@@ -31,16 +31,19 @@ from jobs.client import JobsPool
 from jobs.constants import FAMILIES, queue_name
 from jobs.db.engine import create_engine, create_session_factory
 from jobs.db.migrate import require_current_schema
+from jobs.envelope import worker_deserializer
 from jobs.errors import ConfigurationError
 from jobs.execution import TIMEOUT_MARGIN, wrap
 from jobs.http import create_http_client
+from jobs.intake import QueueGuard
 from jobs.logs import configure_logging
 from jobs.monitor import run_heartbeat
 from jobs.preflight import install_startup_hints
+from jobs.quarantine import refused_payload_function
 from jobs.redaction import Redactor
 from jobs.registry import JobFunction, JobSpec, spec_of
 from jobs.schedule import Schedule, cron_job
-from jobs.serializer import deserialize, serialize
+from jobs.serializer import serialize_in_worker
 from jobs.settings import FamilyTuning, Settings, get_settings
 from jobs.telemetry import (
     configure_telemetry,
@@ -98,14 +101,19 @@ def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
             raise
         http = create_http_client(settings)
         instrument_http_client(http)
-        jobs_pool = JobsPool.sharing(ctx["redis"])
+        jobs_pool = JobsPool.sharing(ctx["redis"], settings)
         instrument_redis_client(jobs_pool)
+        sessions = create_session_factory(engine)
+        redactor = Redactor(settings)
+        QueueGuard(
+            ctx["redis"], queue_name(family), sessions, redactor, settings.job_max_payload_bytes
+        ).install()
         ctx.update(
             engine=engine,
-            session_factory=create_session_factory(engine),
+            session_factory=sessions,
             http=http,
             jobs_pool=jobs_pool,
-            redactor=Redactor(settings),
+            redactor=redactor,
             family=family,
             heartbeat=asyncio.create_task(run_heartbeat(ctx["redis"], family, settings)),
         )
@@ -170,6 +178,8 @@ def worker_options(
                 max_tries=spec.retry.max_tries + 1,
             )
         )
+    arq_functions.append(refused_payload_function(queue_name(family)))
+    names = [function.name for function in arq_functions] + [cron.name for cron in arq_crons]
     return {
         "queue_name": queue_name(family),
         "functions": arq_functions,
@@ -177,14 +187,17 @@ def worker_options(
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "on_startup": _startup(family, settings_check),
         "on_shutdown": _shutdown,
-        "job_serializer": serialize,
-        "job_deserializer": deserialize,
+        "job_serializer": serialize_in_worker,
+        "job_deserializer": worker_deserializer(
+            queue_name(family), names, settings.job_max_payload_bytes
+        ),
         "max_jobs": tuning.max_jobs,
         "job_timeout": tuning.job_timeout + TIMEOUT_MARGIN,
         "job_completion_wait": round(tuning.shutdown_grace),
         "poll_delay": settings.worker_poll_delay,
         "health_check_interval": settings.worker_health_check_interval,
         "keep_result": 3600,
+        "log_results": False,
         "timezone": dt.UTC,
     }
 

@@ -13,6 +13,7 @@ from arq.worker import get_kwargs
 
 import jobs.files
 from jobs import JobsPool
+from jobs.constants import REFUSED_PAYLOAD_JOB
 from jobs.files import cleanup_temp_files, sweep_temp_dir
 from jobs.settings import Settings, load_settings
 from jobs.worker import worker_options
@@ -200,4 +201,5 @@ def test_files_crons_fire_daily_at_two_and_sundays_at_one() -> None:
         "cleanup_temp_files",
         "backup_user_data",
         "backup_one_user",
+        REFUSED_PAYLOAD_JOB,
     }

@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,24 +13,8 @@ import pytest
 
 from jobs import JobsPool
 from jobs.settings import Settings
+from tests.processes import ARQ, worker_environment
 from tests.smtp_server import SmtpServer
-
-ARQ = str(Path(sys.executable).with_name("arq"))
-
-
-def worker_environment(settings: Settings) -> dict[str, str]:
-    """The environment a deployed worker would get, pointing at the test services."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "EMAIL_", "OTEL_"))}
-    env.update(
-        REDIS_URL=settings.redis_url,
-        DATABASE_URL=settings.resolved_database_url,
-        SMTP_HOST=settings.smtp_host,
-        SMTP_PORT=str(settings.smtp_port),
-        WORKER_POLL_DELAY="0.05",
-        OTEL_TRACES_EXPORTER="none",
-        OTEL_METRICS_EXPORTER="none",
-    )
-    return env
 
 
 @pytest.mark.slow

@@ -13,8 +13,9 @@ from arq.cron import CronJob
 from arq.worker import get_kwargs
 
 import jobs.email
+from jobs.constants import REFUSED_PAYLOAD_JOB
 from jobs.schedule import ScheduledCronJob
-from jobs.serializer import deserialize, serialize
+from jobs.serializer import serialize, serialize_in_worker
 from jobs.settings import Settings, get_settings, load_settings
 from jobs.worker import Cron, worker_options
 from tests import sample_jobs
@@ -33,7 +34,9 @@ def test_get_kwargs_holds_shared_options_and_the_family_queue() -> None:
         or settings.redis_url != "redis://localhost:6379"
     )
     assert kwargs["on_startup"] is not None and kwargs["on_shutdown"] is not None
-    assert kwargs["job_serializer"] is serialize and kwargs["job_deserializer"] is deserialize
+    assert kwargs["job_serializer"] is serialize_in_worker
+    refused = kwargs["job_deserializer"](serialize({"f": ["send_email"]}))
+    assert refused["f"] == REFUSED_PAYLOAD_JOB
     assert kwargs["timezone"] is UTC
     assert kwargs["max_jobs"] == settings.email_worker.max_jobs
     assert kwargs["job_completion_wait"] == round(settings.email_worker.shutdown_grace)
@@ -43,6 +46,7 @@ def test_get_kwargs_holds_shared_options_and_the_family_queue() -> None:
         "deliver_email",
         "process_email_queue",
         "send_daily_email_summary",
+        REFUSED_PAYLOAD_JOB,
     }
     assert all(isinstance(c, ScheduledCronJob) for c in kwargs["cron_jobs"])
 
@@ -52,7 +56,7 @@ def test_family_tuning_comes_from_settings() -> None:
     settings = load_settings(email_worker={"max_jobs": 3, "job_timeout": 42, "shutdown_grace": 7})
     options = worker_options("email", settings, [sample_jobs.echo], [])
     assert (options["max_jobs"], options["job_completion_wait"]) == (3, 7)
-    [function] = options["functions"]
+    [function] = [f for f in options["functions"] if f.name == "test_echo"]
     assert function.timeout_s == 42 + 5  # the runtime's own timeout fires 5 s before ARQ's
 
 

@@ -75,7 +75,7 @@ async def run_ai_task(ctx: JobContext, task_id: int, scheduled_for: dt.datetime)
     try:
         answer, error = await conversation.run(system, task.instruction)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = ctx.redact(f"{type(exc).__name__}: {exc}")
         if is_transient(exc) and not ctx.is_last_try:
             await save_progress(ctx.sessions, run.id, conversation, system, error, started)
             raise

@@ -28,12 +28,14 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     """Create the async engine for ``DATABASE_URL`` (or ``url``), ready for concurrent jobs.
 
     SQLite files get WAL mode, foreign keys and a busy timeout, and their directory is created.
+    Statement parameters (recipients, message bodies, tokens) are hidden from error messages,
+    which end up in logs, spans and ``failed_jobs``.
     """
     database_url = make_url(url or settings.resolved_database_url)
     if database_url.get_backend_name() == "sqlite":
         if database_url.database and database_url.database != ":memory:":
             Path(database_url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa_asyncio.create_async_engine(database_url)
+        engine = sa_asyncio.create_async_engine(database_url, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # looked up at call time, so the OpenTelemetry instrumentation's wrapper applies
@@ -42,6 +44,7 @@ def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 

@@ -81,22 +81,23 @@ async def _on_failure(
     Re-consent is reported as the job's failure (``ReconsentRequired``) without retrying.
     """
     provider = "google" if model is GoogleAccount else "notion"
+    message = ctx.redact(str(error))
     if isinstance(error, ReconsentRequired):
         await record_outcome(
-            ctx.sessions, model, account_id, state=AccountState.NEEDS_RECONSENT, error=str(error)
+            ctx.sessions, model, account_id, state=AccountState.NEEDS_RECONSENT, error=message
         )
-        logger.warning("%s %d needs re-consent: %s", model.__tablename__, account_id, error)
+        logger.warning("%s %d needs re-consent: %s", model.__tablename__, account_id, message)
         count_account_run(provider, AccountState.NEEDS_RECONSENT.value)
-        ctx.report_failure("ReconsentRequired", str(error))
-        return {"status": AccountState.NEEDS_RECONSENT.value, "error": str(error)}
+        ctx.report_failure("ReconsentRequired", message)
+        return {"status": AccountState.NEEDS_RECONSENT.value, "error": message}
     if isinstance(error, AccountSyncError):
         await record_outcome(
-            ctx.sessions, model, account_id, state=AccountState.ERROR, error=str(error)
+            ctx.sessions, model, account_id, state=AccountState.ERROR, error=message
         )
         count_account_run(provider, AccountState.ERROR.value)
         raise error
     if isinstance(error, TransientJobError) and ctx.is_last_try:
-        await record_outcome(ctx.sessions, model, account_id, error=f"gave up: {error}")
+        await record_outcome(ctx.sessions, model, account_id, error=f"gave up: {message}")
     raise error
 
 
@@ -180,8 +181,9 @@ async def _sync_google_account(ctx: JobContext, account_id: int) -> dict[str, An
                     client, ctx.sessions, calendar, page_size=ctx.settings.google_page_size
                 )
             except CalendarSyncError as refused:
-                await record_calendar_error(ctx.sessions, calendar.id, str(refused))
-                logger.warning("google account %d: %s", account_id, refused)
+                reason = ctx.redact(str(refused))
+                await record_calendar_error(ctx.sessions, calendar.id, reason)
+                logger.warning("google account %d: %s", account_id, reason)
                 totals["calendars_refused"] += 1
                 continue
             totals["calendars"] += 1
