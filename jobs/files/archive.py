@@ -143,6 +143,7 @@ def read_archive(path: Path) -> Iterator[dict[str, Any]]:
     """
     digest = hashlib.sha256()
     counts: dict[str, int] = {}
+    header: dict[str, Any] = {}
     manifest: dict[str, Any] | None = None
     damage: str | None = None
     try:
@@ -157,6 +158,8 @@ def read_archive(path: Path) -> Iterator[dict[str, Any]]:
                 manifest = document
                 continue
             digest.update(line)
+            if document["kind"] == "header":
+                header = document
             if document["kind"] == "row":
                 table = str(document.get("table"))
                 counts[table] = counts.get(table, 0) + 1
@@ -171,3 +174,8 @@ def read_archive(path: Path) -> Iterator[dict[str, Any]]:
         raise BackupError(f"{path} is corrupted: its SHA-256 does not match the manifest")
     if manifest.get("counts") != counts:
         raise BackupError(f"{path} is corrupted: its row counts do not match the manifest")
+    if manifest.get("user_id") != header.get("user_id"):
+        raise BackupError(
+            f"{path} is corrupted: the manifest names user {manifest.get('user_id')}, "
+            f"the header user {header.get('user_id')}"
+        )

@@ -1,11 +1,12 @@
 """Restoring one user's rows from a backup archive: verify everything, then write in one go.
 
-The archive is read twice. The first pass checks the gzip stream, the SHA-256 and the row
-counts against the manifest, the schema revision against the database, and that every row
-decodes into its table's columns and belongs to the archive's user — before anything is
-written. The second pass upserts the rows by primary key, parents before children, in one
-transaction; it checks the checksum again and rolls back if the file changed in between.
-Restoring the same archive twice leaves the same rows.
+The archive is read twice. The first pass checks that it lies in its user's backup directory,
+the gzip stream, the SHA-256 and the row counts against the manifest, the schema revision
+against the database, and that every row decodes into its table's columns and belongs to the
+archive's user — before anything is written. The second pass upserts the rows by primary key,
+parents before children, in one transaction, refusing ids and parent rows of other users
+(:mod:`jobs.files.trust`); it checks the checksum again and rolls back if the file changed in
+between. Restoring the same archive twice leaves the same rows.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.db.base import Base
 from jobs.db.migrate import current_revision
 from jobs.db.upsert import reset_identity_sequence, upsert_by_primary_key
 from jobs.files.archive import BackupError, read_archive
-from jobs.files.ownership import OWNER_COLUMN, USERS_TABLE, OwnedTable, owned_tables
+from jobs.files.ownership import OWNER_COLUMN, USERS_TABLE, owned_tables
+from jobs.files.trust import refuse_foreign_ids, refuse_foreign_parents, refuse_misplaced_archive
 from jobs.files.values import RowDecoder
 
 __all__ = ["RestoreReport", "restore_backup", "verify_backup"]
@@ -88,6 +89,7 @@ def _verify(path: Path) -> RestoreReport:
                 user_id = int(document["user_id"])
             except (KeyError, TypeError, ValueError):
                 raise BackupError(f"{path}: the header names no user") from None
+            refuse_misplaced_archive(path, user_id)
             report = RestoreReport(path, user_id, document.get("schema_revision"))
         elif document["kind"] == "row" and report is not None:
             # a damaged stream may decode into odd rows before gzip's CRC check at the end
@@ -114,27 +116,6 @@ def _next_batch(rows: Iterator[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     return list(itertools.islice(rows, BATCH_SIZE))
 
 
-async def _refuse_foreign_rows(
-    connection: AsyncConnection,
-    owned: OwnedTable,
-    rows: list[dict[str, Any]],
-    report: RestoreReport,
-) -> None:
-    """Raise BackupError if a primary key of ``rows`` is taken by a row of someone else."""
-    keys = list(owned.table.primary_key.columns)
-    if len(keys) != 1:
-        return
-    ids = [row[keys[0].name] for row in rows]
-    taken = select(func.count()).select_from(owned.table).where(keys[0].in_(ids))
-    existing = await connection.scalar(taken)
-    ours = await connection.scalar(taken.where(owned.owned_by(report.user_id)))
-    if existing != ours:
-        raise BackupError(
-            f"{report.path} cannot be restored here, nothing was changed: ids of "
-            f"{owned.name} rows in it belong to another user's rows in this database"
-        )
-
-
 async def restore_backup(engine: AsyncEngine, path: Path) -> RestoreReport:
     """Verify ``path``, then upsert its rows in one transaction; BackupError changes nothing."""
     report = await verify_backup(path)
@@ -153,7 +134,10 @@ async def restore_backup(engine: AsyncEngine, path: Path) -> RestoreReport:
             while batch := await asyncio.to_thread(_next_batch, rows):
                 for name, group in itertools.groupby(batch, key=lambda item: item[0]):
                     values = [row for _, row in group]
-                    await _refuse_foreign_rows(connection, owned[name], values, report)
+                    await refuse_foreign_ids(connection, owned[name], values, report.user_id, path)
+                    await refuse_foreign_parents(
+                        connection, owned[name], values, owned, report.user_id, path
+                    )
                     statement = upsert_by_primary_key(dialect, owned[name].table)
                     await connection.execute(statement, values)
             for name in report.counts:
