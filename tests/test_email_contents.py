@@ -16,7 +16,6 @@ from jobs.settings import Settings
 from tests.conftest import make_worker, run_burst
 from tests.smtp_server import SmtpServer
 
-pytestmark = pytest.mark.usefixtures("engine")
 EMAIL_JOBS = [send_email, deliver_email, process_email_queue]
 # a long AI paragraph: 5,000 characters, no line break
 PARAGRAPH = ("The meeting moved to Thursday; bring the draft and the numbers. " * 80)[:5000]
@@ -32,6 +31,7 @@ async def test_server_refuses_a_line_longer_than_998_characters(smtp_server: Smt
     assert smtp_server.messages == []
 
 
+@pytest.mark.usefixtures("engine")
 @pytest.mark.parametrize("body", [PARAGRAPH, "x" * 5000, "é" * 5000], ids=["words", "x", "é"])
 async def test_one_line_bodies_of_5000_characters_arrive_intact(
     pool: JobsPool,
@@ -70,6 +70,7 @@ async def test_send_email_with_a_nul_character_is_refused_at_enqueue(
     assert await pool.zcard(queue_name("email")) == 0
 
 
+@pytest.mark.usefixtures("engine")
 @pytest.mark.parametrize("field", ["text", "html", "subject"])
 async def test_queue_email_with_an_unstorable_character_is_refused_naming_the_field(
     sessions: async_sessionmaker[AsyncSession], field: str

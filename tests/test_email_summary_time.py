@@ -21,7 +21,6 @@ from jobs.settings import Settings
 from tests.conftest import make_worker, run_burst
 from tests.zones import zone_at_local_hour
 
-pytestmark = pytest.mark.usefixtures("engine")
 UTC = dt.UTC
 KATHMANDU, NEW_YORK, GMT = (ZoneInfo(z) for z in ("Asia/Kathmandu", "America/New_York", "UTC"))
 
@@ -90,6 +89,7 @@ async def summaries(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[st
         return sorted((to, str(key)) for to, key in rows)
 
 
+@pytest.mark.usefixtures("engine")
 async def test_two_runs_at_once_and_reruns_queue_each_local_days_summary_once(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
@@ -133,6 +133,7 @@ async def test_two_runs_at_once_and_reruns_queue_each_local_days_summary_once(
     assert len(await summaries(sessions)) == 4
 
 
+@pytest.mark.usefixtures("engine")
 async def test_the_job_queues_only_users_past_their_local_0800(
     pool: JobsPool,
     settings: Settings,
