@@ -37,7 +37,7 @@ from jobs.db import (
     utcnow,
 )
 from jobs.email import process_email_queue
-from jobs.email.smtp import build_message
+from jobs.email.message import build_message
 from jobs.settings import Settings, load_settings
 from jobs.worker import worker_options
 from tests.smtp_server import free_port
