@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     SecretStr,
@@ -141,6 +142,8 @@ class Settings(BaseSettings):
     notion_rate_per_second: PositiveFloat = 3.0
     notion_rate_burst: PositiveInt = 6
     notion_overlap_seconds: NonNegativeFloat = 120.0
+    notion_full_listing_interval: dt.timedelta = dt.timedelta(hours=24)
+    notion_recheck_pages: NonNegativeInt = 25
     sync_http_attempts: PositiveInt = 4
     sync_backoff_base_seconds: PositiveFloat = 0.5
     sync_max_wait_seconds: PositiveFloat = 30.0
@@ -186,14 +189,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. 'Europe/Berlin')") from None
         return value
 
-    @field_validator("temp_file_max_age", mode="before")
+    @field_validator("temp_file_max_age", "notion_full_listing_interval", mode="before")
     @classmethod
     def _duration_in_seconds(cls, value: object) -> object:
         if isinstance(value, str) and value.strip().replace(".", "", 1).isdecimal():
             return float(value)
         return value
 
-    @field_validator("temp_file_max_age")
+    @field_validator("temp_file_max_age", "notion_full_listing_interval")
     @classmethod
     def _positive_duration(cls, value: dt.timedelta) -> dt.timedelta:
         if value <= dt.timedelta(0):

@@ -156,3 +156,28 @@ async def test_notion_injects_502_with_html(notion: FakeNotion) -> None:
     notion.bad_gateway()
     response = await search(notion, token, {})
     assert response.status_code == 502 and response.text.startswith("<html>")
+
+
+async def test_notion_search_leaves_out_trashed_deleted_and_unshared_pages(
+    notion: FakeNotion,
+) -> None:
+    """Search lists only shared pages outside the trash; GET tells trashed from gone."""
+    token = notion.grant()
+    kept, trashed, deleted, unshared = (notion.add_page(t) for t in ("k", "t", "d", "u"))
+    notion.trash(trashed)
+    notion.delete(deleted)
+    notion.unshare(unshared)
+    listed = {p["id"] for p in (await search(notion, token, {})).json()["results"]}
+    assert kept in listed and listed.isdisjoint({trashed, deleted, unshared})
+    assert listed == set(notion.live_titles())
+    headers = {"Authorization": f"Bearer {token}", "Notion-Version": "2025-09-03"}
+    async with httpx.AsyncClient(base_url=notion.base_url, headers=headers) as client:
+        in_trash = await client.get(f"/pages/{trashed}")
+        assert in_trash.status_code == 200 and in_trash.json()["in_trash"] is True
+        for gone in (deleted, unshared):
+            response = await client.get(f"/pages/{gone}")
+            assert (response.status_code, response.json()["code"]) == (404, "object_not_found")
+        undashed = await client.get(f"/pages/{kept.replace('-', '')}")
+        assert undashed.json()["id"] == kept
+        bad = await client.get("/pages/not-a-uuid")
+        assert (bad.status_code, bad.json()["code"]) == (400, "validation_error")

@@ -137,6 +137,8 @@ class NotionIntegration(ConnectedAccount, Base):
     token_encrypted: Mapped[str | None] = mapped_column(Text)
     watermark: Mapped[dt.datetime | None]
     sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: When the last complete full listing (the one that deletes what it did not see) started.
+    full_listing_at: Mapped[dt.datetime | None]
 
 
 class NotionPage(Base):

@@ -215,6 +215,8 @@ async def _sync_notion_integration(ctx: JobContext, integration_id: int) -> dict
         ctx, f"notion:{integration_id}", settings.notion_rate_per_second, settings.notion_rate_burst
     )
     client = NotionClient(sender, settings, cipher.decrypt(integration.token_encrypted))
+    started = utcnow()
+    last_full = integration.full_listing_at
     try:
         outcome = await sync_pages(
             client,
@@ -222,6 +224,9 @@ async def _sync_notion_integration(ctx: JobContext, integration_id: int) -> dict
             integration,
             page_size=settings.notion_page_size,
             overlap=dt.timedelta(seconds=settings.notion_overlap_seconds),
+            full_listing=last_full is None
+            or started - last_full >= settings.notion_full_listing_interval,
+            recheck_limit=settings.notion_recheck_pages,
         )
     except (AccountSyncError, TransientJobError) as error:
         return await _on_failure(ctx, NotionIntegration, integration_id, error)
@@ -236,6 +241,7 @@ async def _sync_notion_integration(ctx: JobContext, integration_id: int) -> dict
         error=None,
         synced_at=utcnow(),
         watermark=outcome.watermark,
+        full_listing_at=started if outcome.full else last_full,
     )
     return {
         "status": "synced",
@@ -244,4 +250,5 @@ async def _sync_notion_integration(ctx: JobContext, integration_id: int) -> dict
         "upserted": outcome.upserted,
         "deleted": outcome.deleted,
         "restarts": outcome.restarts,
+        "rechecked": outcome.rechecked,
     }

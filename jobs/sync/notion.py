@@ -1,9 +1,12 @@
-"""Notion's ``POST /v1/search`` for pages, newest edit first, as the sync needs it."""
+"""Notion's ``POST /v1/search`` (pages, newest edit first) and ``GET /v1/pages/{id}``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 from jobs.settings import Settings
 from jobs.sync.errors import AccountSyncError, CursorExpired
@@ -28,6 +31,33 @@ class NotionClient:
     settings: Settings
     token: str
 
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "Notion-Version": self.settings.notion_version,
+        }
+
+    def _url(self, *segments: str) -> str:
+        path = "/".join(quote(segment, safe="") for segment in segments)
+        return f"{self.settings.notion_api_base_url.rstrip('/')}/{path}"
+
+    async def get_page(self, page_id: str) -> dict[str, Any] | None:
+        """The page as Notion has it now (``in_trash`` if trashed); None if deleted or unshared.
+
+        Notion answers 404 ``object_not_found`` both for a page deleted for good and for one no
+        longer shared with the integration. AccountSyncError for other refusals.
+        """
+        url = self._url("pages", page_id)
+        response = await self.sender.send(
+            lambda: self.sender.client.build_request("GET", url, headers=self._headers)
+        )
+        if response.status_code == 200:
+            return json_object(response)
+        if response.status_code == 404 and json_object(response).get("code") == "object_not_found":
+            return None
+        raise _refusal(f"Notion page {page_id}", response)
+
     async def search_pages(self, *, start_cursor: str | None, page_size: int) -> dict[str, Any]:
         """One page of the search, newest ``last_edited_time`` first.
 
@@ -40,19 +70,25 @@ class NotionClient:
         }
         if start_cursor is not None:
             body["start_cursor"] = start_cursor
-        url = f"{self.settings.notion_api_base_url.rstrip('/')}/search"
-        headers = {
-            "Authorization": f"Bearer {self.token}",
-            "Notion-Version": self.settings.notion_version,
-        }
+        url = self._url("search")
         response = await self.sender.send(
-            lambda: self.sender.client.build_request("POST", url, json=body, headers=headers)
+            lambda: self.sender.client.build_request("POST", url, json=body, headers=self._headers)
         )
         if response.status_code == 200:
             return json_object(response)
         error = json_object(response)
-        code = str(error.get("code", "unknown"))
-        if response.status_code == 400 and code == "validation_error" and start_cursor is not None:
+        if (
+            response.status_code == 400
+            and error.get("code") == "validation_error"
+            and start_cursor is not None
+        ):
             raise CursorExpired(str(error.get("message", ""))[:200])
-        message = str(error.get("message", ""))[:200]
-        raise AccountSyncError(f"Notion search: HTTP {response.status_code} {code}: {message}")
+        raise _refusal("Notion search", response)
+
+
+def _refusal(what: str, response: httpx.Response) -> AccountSyncError:
+    """The error for a response Notion will not change its mind about."""
+    error = json_object(response)
+    code = str(error.get("code", "unknown"))
+    message = str(error.get("message", ""))[:200]
+    return AccountSyncError(f"{what}: HTTP {response.status_code} {code}: {message}")

@@ -1,11 +1,14 @@
-"""A fake Notion API: ``POST /v1/search`` over pages, as documented.
+"""A fake Notion API: ``POST /v1/search`` over pages and ``GET /v1/pages/{id}``, as documented.
 
 It requires ``Notion-Version`` (400 ``missing_version``) and a valid bearer token (401
 ``unauthorized``), validates the search body (400 ``validation_error``), lists newest
 ``last_edited_time`` first with times rounded down to the minute, pages with ``has_more`` /
-``next_cursor`` over the live data, refuses expired cursors (400 ``validation_error``), shows
-trashed pages with ``in_trash: true``, records every request's time, and injects failures
-(429 ``rate_limited`` with ``Retry-After``, 5xx — a 502 with an HTML body —, stalls) on demand.
+``next_cursor`` over the live data, refuses expired cursors (400 ``validation_error``), and
+records every request's time. Like the real search it leaves out pages in the trash and pages
+no longer shared with the integration; ``GET /v1/pages/{id}`` still answers a trashed page
+(``in_trash: true``) and answers 404 ``object_not_found`` for one deleted for good or unshared,
+400 for an id that is not a UUID. Failures (429 ``rate_limited`` with ``Retry-After``, 5xx — a
+502 with an HTML body —, stalls) are injected on demand.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class FakeNotion:
     def __init__(self) -> None:
         self.tokens: set[str] = set()
         self.pages: dict[str, dict[str, Any]] = {}
+        self.unshared: set[str] = set()  # pages the integration can no longer see
         self._order: dict[str, int] = {}  # page id -> edit sequence (tie-break within a minute)
         self._seq = 0
         self._cursors: dict[str, tuple[str, int]] = {}
@@ -52,7 +56,15 @@ class FakeNotion:
         self.log = RequestLog()
         #: After answering this many requests, every cursor handed out so far expires.
         self.expire_cursors_after: int | None = None
-        self.app = Starlette(routes=[Route("/v1/search", self._search, methods=["POST"])])
+        #: Called after each search is answered, with the number of searches answered so far.
+        self.after_search: Callable[[int], None] | None = None
+        self._searches = 0
+        self.app = Starlette(
+            routes=[
+                Route("/v1/search", self._search, methods=["POST"]),
+                Route("/v1/pages/{page_id}", self._get_page, methods=["GET"]),
+            ]
+        )
         self._server = LocalServer(self.app)
 
     @property
@@ -112,14 +124,26 @@ class FakeNotion:
         self.pages[page_id].update(in_trash=True, archived=True)
         self._touch(page_id)
 
+    def delete(self, page_id: str) -> None:
+        """Delete a page for good (it was in the trash first)."""
+        self.trash(page_id)
+        del self.pages[page_id]
+
+    def unshare(self, page_id: str) -> None:
+        """Stop sharing a page with the integration: it is still there, but not for us."""
+        self.unshared.add(page_id)
+
+    def _visible(self, page_id: str) -> bool:
+        return not self.pages[page_id]["in_trash"] and page_id not in self.unshared
+
     def live_titles(self) -> dict[str, str]:
-        """Titles of the pages not in the trash, by id."""
+        """Titles of the pages the integration can see and that are not in the trash, by id."""
         return {
             i: p["properties"][next(k for k, v in p["properties"].items() if v["type"] == "title")][
                 "title"
             ][0]["plain_text"]
             for i, p in self.pages.items()
-            if not p["in_trash"]
+            if self._visible(i)
         }
 
     def expire_cursors(self) -> None:
@@ -150,7 +174,8 @@ class FakeNotion:
     def _sort_key(self, page_id: str) -> tuple[str, int]:
         return (self.pages[page_id]["last_edited_time"], self._order[page_id])
 
-    async def _search(self, request: Request) -> Response:
+    async def _refused(self, request: Request) -> Response | None:
+        """The answer to a request without version or valid token, or an injected fault."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         self.log.add(request.url.path, token)
         if "Notion-Version" not in request.headers:
@@ -164,9 +189,34 @@ class FakeNotion:
             return notion_error(400, "validation_error", "Notion-Version header is not valid.")
         if token not in self.tokens:
             return notion_error(401, "unauthorized", "API token is invalid.")
-        failure = await self.faults.apply()
-        if failure is not None:
-            return failure
+        return await self.faults.apply()
+
+    async def _get_page(self, request: Request) -> Response:
+        refused = await self._refused(request)
+        if refused is not None:
+            return refused
+        page_id = request.path_params["page_id"]
+        try:
+            page_id = str(uuid.UUID(page_id))  # Notion takes ids with or without dashes
+        except ValueError:
+            return notion_error(
+                400,
+                "validation_error",
+                "path failed validation: path.page_id should be a valid uuid",
+            )
+        if page_id not in self.pages or page_id in self.unshared:
+            return notion_error(
+                404,
+                "object_not_found",
+                f"Could not find page with ID: {page_id}. Make sure the relevant pages and "
+                "databases are shared with your integration.",
+            )
+        return JSONResponse(self.pages[page_id])
+
+    async def _search(self, request: Request) -> Response:
+        refused = await self._refused(request)
+        if refused is not None:
+            return refused
         try:
             body = json.loads(await request.body() or b"{}")
         except ValueError:
@@ -175,7 +225,11 @@ class FakeNotion:
         if problem:
             return notion_error(400, "validation_error", problem)
         ordered = sorted(
-            (i for i in self.pages if body.get("filter", {}).get("value", "page") == "page"),
+            (
+                i
+                for i in self.pages
+                if self._visible(i) and body.get("filter", {}).get("value", "page") == "page"
+            ),
             key=self._sort_key,
             reverse=body.get("sort", {}).get("direction", "descending") == "descending",
         )
@@ -197,7 +251,7 @@ class FakeNotion:
             self._cursors[next_cursor] = self._sort_key(chunk[-1])
         if len(self.log.entries) == self.expire_cursors_after:
             self._cursors.clear()
-        return JSONResponse(
+        answer = JSONResponse(
             {
                 "object": "list",
                 "results": [self.pages[i] for i in chunk],
@@ -207,6 +261,10 @@ class FakeNotion:
                 "page_or_data_source": {},
             }
         )
+        self._searches += 1
+        if self.after_search is not None:
+            self.after_search(self._searches)
+        return answer
 
     @staticmethod
     def _invalid(body: Any) -> str | None:
