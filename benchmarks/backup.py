@@ -35,7 +35,7 @@ from jobs.files import backup_user, owned_tables
 from jobs.files.values import encode_value
 from jobs.settings import load_settings
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DB = "jobs_bench_files"
 PG_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{PG_DB}"
 

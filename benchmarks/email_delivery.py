@@ -43,7 +43,7 @@ from jobs.worker import worker_options
 from tests.smtp_server import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jobs_bench"
 
 

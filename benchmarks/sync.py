@@ -36,7 +36,7 @@ from tests.fakes.notion import FakeNotion
 from tests.sync_support import KEY, SYNC_JOBS, connect_google, connect_notion
 
 REDIS_URL = "redis://127.0.0.1:6379/10"
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jobs_bench_sync"
 
 

@@ -14,17 +14,17 @@ import asyncio
 import importlib
 import json
 import logging
+import logging.config
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from jobs.constants import FAMILIES
 from jobs.errors import ConfigurationError, JobsError
-from jobs.preflight import redis_problem, redis_unreachable_message
 
 if TYPE_CHECKING:
     from jobs.operations import Report
-from jobs.settings import Settings, get_settings
+    from jobs.settings import Settings
 
 __all__ = ["main"]
 
@@ -86,14 +86,6 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> Rep
     )
 
 
-def _log_in_configured_format(settings: Settings) -> None:
-    from jobs.logs import JsonFormatter, TextFormatter
-
-    formatter = JsonFormatter() if settings.log_format == "json" else TextFormatter()
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(formatter)
-
-
 def _run_worker(family: str, burst: bool) -> int:
     from arq.worker import run_worker
 
@@ -150,51 +142,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "health" and (args.local or args.pid is not None) and not args.families:
         parser.error("health --self/--pid: name the FAMILY of the worker to check")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        from jobs.settings import get_settings
+
+        settings = get_settings()
+    except ConfigurationError as error:
+        print(f"jobs: {error}", file=sys.stderr)
+        return 2
+    from jobs.logs import command_logging, install_secret_masking
+    from jobs.preflight import connection_problem
+
+    if not logging.getLogger().handlers:  # as logging.basicConfig: a host's own set-up wins
+        logging.config.dictConfig(command_logging(settings))
+        install_secret_masking(settings)
     if args.command not in ("migrate", "downgrade", "worker"):
         logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        settings = get_settings()
-        if args.command in ("migrate", "downgrade"):
-            revision = asyncio.run(_migrate(settings, args.revision, args.command == "downgrade"))
-            print(f"database at revision {revision or 'base (empty)'}")
-        elif args.command == "worker":
-            problem = asyncio.run(redis_problem(settings))
-            if problem:
-                print(redis_unreachable_message(settings, problem), file=sys.stderr)
-                return 1
-            asyncio.run(_migrate(settings, "head"))
-            _log_in_configured_format(settings)
-            return _run_worker(args.family, args.burst)
-        elif args.command == "enqueue":
-            from jobs.cli_telemetry import command_telemetry
-
-            with command_telemetry(settings):
-                print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
-        elif args.command == "failed" and args.action == "requeue":
-            from jobs.cli_telemetry import command_telemetry
-
-            with command_telemetry(settings):
-                report = asyncio.run(_operator_command(settings, args))
-            print(report.text)
-            return report.exit_code
-        elif args.command in ("health", "status", "failed", "emails"):
-            report = asyncio.run(_operator_command(settings, args))
-            print(report.text)
-            return report.exit_code
-        elif args.command == "jobs":
-            from jobs.registry import all_jobs
-
-            for spec in all_jobs():
-                arguments = ", ".join(spec.arguments.model_fields) or "-"
-                print(
-                    f"{spec.name:28} {spec.queue:20} max_tries={spec.retry.max_tries} ({arguments})"
-                )
-        elif args.command == "restore":
-            from jobs.files.restore_command import restore_archive
-
-            print(asyncio.run(restore_archive(settings, args.archive)))
+        return _run(args, settings)
     except (ConfigurationError, JobsError) as error:
         print(f"jobs: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        message = connection_problem(settings, error)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the parsed command."""
+    if args.command in ("migrate", "downgrade"):
+        revision = asyncio.run(_migrate(settings, args.revision, args.command == "downgrade"))
+        print(f"database at revision {revision or 'base (empty)'}")
+    elif args.command == "worker":
+        from jobs.preflight import redis_problem
+
+        problem = asyncio.run(redis_problem(settings))
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
+        asyncio.run(_migrate(settings, "head"))
+        return _run_worker(args.family, args.burst)
+    elif args.command == "enqueue":
+        from jobs.cli_telemetry import command_telemetry
+
+        with command_telemetry(settings):
+            print(asyncio.run(_enqueue(settings, args.name, args.arguments)))
+    elif args.command == "failed" and args.action == "requeue":
+        from jobs.cli_telemetry import command_telemetry
+
+        with command_telemetry(settings):
+            report = asyncio.run(_operator_command(settings, args))
+        print(report.text)
+        return report.exit_code
+    elif args.command in ("health", "status", "failed", "emails"):
+        report = asyncio.run(_operator_command(settings, args))
+        print(report.text)
+        return report.exit_code
+    elif args.command == "jobs":
+        from jobs.registry import all_jobs
+
+        for spec in all_jobs():
+            arguments = ", ".join(spec.arguments.model_fields) or "-"
+            print(f"{spec.name:28} {spec.queue:20} max_tries={spec.retry.max_tries} ({arguments})")
+    elif args.command == "restore":
+        from jobs.files.restore_command import restore_archive
+
+        print(asyncio.run(restore_archive(settings, args.archive)))
     return 0

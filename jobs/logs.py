@@ -2,8 +2,10 @@
 
 Every line carries the ``trace_id`` and ``span_id`` of the span it was written in, so a log line
 leads to its trace in Jaeger. Job lines add the fields given as ``extra={"job": {...}}``.
-``arq`` configures only its own logger; a worker started by ``arq jobs.<family>.WorkerSettings``
-also gets a handler for the ``jobs`` loggers, unless the application configured logging itself.
+Under ``arq jobs.<family>.WorkerSettings`` and ``python -m jobs``, :func:`command_logging`
+gives ARQ's, Alembic's and the project's loggers one handler in ``LOG_FORMAT``; a worker run
+inside an application gets a handler for the ``jobs`` loggers unless the application configured
+logging itself.
 
 Secrets are masked at the handlers (:func:`install_secret_masking`), not at a logger: Python
 applies a logger's filters only to records logged on that very logger, never to its children's
@@ -29,6 +31,7 @@ __all__ = [
     "JsonFormatter",
     "SecretFilter",
     "TextFormatter",
+    "command_logging",
     "configure_logging",
     "install_secret_masking",
     "trace_fields",
@@ -188,3 +191,32 @@ def configure_logging(settings: Settings) -> None:
         handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
         logger.addHandler(handler)
     install_secret_masking(settings)
+
+
+def command_logging(settings: Settings, *, verbose: bool = False) -> dict[str, Any]:
+    """``logging.config.dictConfig`` input for the processes this project starts.
+
+    Under ``arq jobs.<family>.WorkerSettings`` and ``python -m jobs``: one stderr handler in
+    ``LOG_FORMAT`` on the root logger, which ARQ's, Alembic's and the project's loggers reach,
+    so every line is JSON (or text) alike. ``verbose`` is ARQ's ``-v`` (DEBUG for ARQ).
+    """
+    formatter = JsonFormatter if settings.log_format == "json" else TextFormatter
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"jobs": {"()": formatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "jobs",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
+        "loggers": {
+            "arq": {"level": "DEBUG" if verbose else "INFO", "handlers": [], "propagate": True},
+            "alembic": {"level": "INFO"},
+            "alembic.runtime.plugins": {"level": "WARNING"},  # one line per built-in plugin
+            "jobs": {"level": settings.log_level},
+        },
+    }

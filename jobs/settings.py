@@ -26,8 +26,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from jobs.errors import ConfigurationError
 
@@ -249,6 +247,9 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        from sqlalchemy.engine import make_url  # SQLAlchemy is imported only when a URL is set
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(value)
         except ArgumentError:

@@ -7,6 +7,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import pytest
@@ -27,25 +28,55 @@ from tests.llm_server import FakeLlm
 from tests.smtp_server import SmtpServer
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-REDIS_HOST = "127.0.0.1"
-REDIS_PORT = 6379
-# Overridable so that several checkouts can run their suites at once on one machine.
+# Where the test services are, overridable so that the suite runs against any Redis and
+# PostgreSQL, and several checkouts can run their suites at once on one machine.
+REDIS_HOST = os.environ.get("JOBS_TEST_REDIS_HOST", "127.0.0.1")
+REDIS_PORT = int(os.environ.get("JOBS_TEST_REDIS_PORT", "6379"))
 REDIS_TEST_DB = int(os.environ.get("JOBS_TEST_REDIS_DB", "7"))
-POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_HOST = os.environ.get("JOBS_TEST_PG_HOST", "127.0.0.1")
+POSTGRES_PORT = int(os.environ.get("JOBS_TEST_PG_PORT", "5432"))
+POSTGRES_USER = os.environ.get("JOBS_TEST_PG_USER", "postgres")
+POSTGRES_PASSWORD = os.environ.get("JOBS_TEST_PG_PASSWORD", "")
+#: A database that exists on any PostgreSQL; the test databases are created from it.
+POSTGRES_ADMIN_DB = os.environ.get("JOBS_TEST_PG_ADMIN_DB", "postgres")
 POSTGRES_TEST_DB = os.environ.get("JOBS_TEST_PG_DB", "jobs_test")
-POSTGRES_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{POSTGRES_TEST_DB}"
+_LOGIN = POSTGRES_USER + (f":{quote(POSTGRES_PASSWORD, safe='')}" if POSTGRES_PASSWORD else "")
+POSTGRES_SERVER = f"{_LOGIN}@{POSTGRES_HOST}:{POSTGRES_PORT}"
+POSTGRES_ADMIN_DSN = f"postgresql://{POSTGRES_SERVER}/{POSTGRES_ADMIN_DB}"
+POSTGRES_URL = f"postgresql+asyncpg://{POSTGRES_SERVER}/{POSTGRES_TEST_DB}"
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_TEST_DB}"
 
 SPANS = InMemorySpanExporter()
 METRICS_READER = InMemoryMetricReader()
 
 
-def service_missing(what: str, how: str) -> None:
-    """Fail in CI, skip elsewhere, saying which service to start."""
-    message = f"{what} is not reachable; start it with: {how}"
+def service_missing(message: str) -> None:
+    """Fail in CI, skip elsewhere, saying what is wrong and what to do."""
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def postgres_unavailable(error: BaseException) -> str:
+    """What is wrong with the test PostgreSQL, from the error of connecting to it."""
+    where = f"PostgreSQL at {POSTGRES_HOST}:{POSTGRES_PORT}"
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate in ("28P01", "28000"):
+        return (
+            f"{where} refused user {POSTGRES_USER!r} ({error}); "
+            "set JOBS_TEST_PG_USER and JOBS_TEST_PG_PASSWORD"
+        )
+    if sqlstate == "3D000":
+        return (
+            f"{where} has no database {POSTGRES_ADMIN_DB!r} to create the test database from; "
+            "set JOBS_TEST_PG_ADMIN_DB to one that exists"
+        )
+    if isinstance(error, OSError):
+        return (
+            f"{where} is not running ({type(error).__name__}: {error}); start it with "
+            "`pg_ctlcluster <version> main start`, or set JOBS_TEST_PG_HOST and JOBS_TEST_PG_PORT"
+        )
+    return f"{where} cannot be used for the tests ({type(error).__name__}: {error})"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,7 +113,10 @@ async def _ping_redis() -> bool:
 async def redis_url() -> AsyncIterator[str]:
     """A flushed, dedicated Redis database for this test."""
     if not await _ping_redis():
-        service_missing("Redis at 127.0.0.1:6379", "redis-server --daemonize yes")
+        service_missing(
+            f"Redis at {REDIS_HOST}:{REDIS_PORT} is not reachable; start it with "
+            "`redis-server --daemonize yes`, or set JOBS_TEST_REDIS_HOST and JOBS_TEST_REDIS_PORT"
+        )
     client = Redis.from_url(REDIS_URL)
     await client.flushdb()
     yield REDIS_URL
@@ -114,11 +148,11 @@ async def _prepare_postgres() -> None:
 
 @pytest.fixture(scope="session")
 def postgres_database() -> str | None:
-    """Create and migrate the test database once; None if PostgreSQL is unreachable."""
+    """Create and migrate the test database once; what is wrong if that cannot be done."""
     try:
         asyncio.run(_prepare_postgres())
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        return f"{type(error).__name__}: {error}"
+        return postgres_unavailable(error)
     return None
 
 
@@ -130,10 +164,7 @@ def database_url(
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
     if postgres_database is not None:
-        service_missing(
-            f"PostgreSQL at 127.0.0.1:5432 ({postgres_database})",
-            "pg_ctlcluster <version> main start",
-        )
+        service_missing(postgres_database)
     return POSTGRES_URL
 
 

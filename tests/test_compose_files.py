@@ -26,8 +26,9 @@ from tests.compose_files import (
     variables_used,
 )
 from tests.smtp_server import SmtpServer, free_port
+from tests.test_observability_process import start_worker, stop_worker
 from tests.test_project_files import setting_variables
-from tests.test_worker_process import ARQ, worker_environment
+from tests.test_worker_process import worker_environment
 
 CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))
 ONE_SHOT = {"migrate"}
@@ -328,13 +329,7 @@ async def test_dashboard_queries_metrics_a_worker_serves(
         "WORKER_HEARTBEAT_INTERVAL": "0.5",
         "METRICS_SAMPLE_INTERVAL": "0.5",
     }
-    worker = subprocess.Popen(  # noqa: ASYNC220 - the worker must be a separate process
-        [ARQ, "jobs.email.WorkerSettings"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_worker(env, tmp_path)
     try:
         job = await pool.enqueue_job("send_email", to="m@example.com", subject="s", text="t")
         assert job is not None
@@ -342,8 +337,7 @@ async def test_dashboard_queries_metrics_a_worker_serves(
         async with httpx.AsyncClient() as client:
             scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
     finally:
-        worker.terminate()
-        await asyncio.to_thread(worker.wait, 30)
+        await asyncio.to_thread(stop_worker, worker)
     served = {line.split("{")[0].split(" ")[0] for line in scraped.splitlines()}
     missing = dashboard_metric_names() - served
     assert dashboard_metric_names() and missing == set(), missing

@@ -17,7 +17,8 @@ import pytest
 from jobs import JobsPool
 from jobs.monitor import live_workers
 from jobs.settings import Settings
-from tests.test_worker_process import ARQ, worker_environment
+from tests.test_observability_process import start_worker as start_arq_worker
+from tests.test_worker_process import worker_environment
 
 pytestmark = [
     pytest.mark.slow,
@@ -42,14 +43,7 @@ def start_worker(
     started: list[subprocess.Popen[str]] = []
 
     def start() -> subprocess.Popen[str]:
-        worker = subprocess.Popen(
-            [ARQ, "jobs.email.WorkerSettings"],
-            env=environment,
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        worker = start_arq_worker(environment, tmp_path)
         started.append(worker)
         return worker
 
@@ -58,7 +52,7 @@ def start_worker(
         if worker.poll() is None:
             os.kill(worker.pid, signal.SIGCONT)
             worker.kill()
-        worker.wait(timeout=30)
+        worker.communicate(timeout=30)  # reaps it and closes its output pipe
 
 
 async def check(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
