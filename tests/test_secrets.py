@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -259,5 +260,6 @@ async def test_a_worker_process_prints_neither_the_key_nor_job_arguments(
     output = worker.output
     assert "run 1 failed: LlmError: LLM API HTTP 401: Incorrect API key provided: ***" in output
     assert LLM_KEY not in output
-    assert f"→ {job.job_id}:run_ai_task\n" in output
+    messages = [json.loads(line)["message"] for line in output.splitlines() if line.startswith("{")]
+    assert any(m.endswith(f"→ {job.job_id}:run_ai_task") for m in messages)  # ARQ's, as JSON
     assert "scheduled_for=" not in output and "task_id=" not in output
