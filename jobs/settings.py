@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,8 @@ from jobs.errors import ConfigurationError
 __all__ = ["FamilyTuning", "Settings", "get_settings", "load_settings"]
 
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+#: Schema and table names the settings accept: unquoted-safe, within PostgreSQL's 63 bytes.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 OtlpProtocol = Literal["http/protobuf", "grpc"]
 TRACES_EXPORTERS = ("otlp", "console", "none")
 METRICS_EXPORTERS = ("otlp", "prometheus", "console", "none")
@@ -71,6 +74,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     database_pool_size: PositiveInt = 5
+    database_schema: str | None = None
+    database_version_table: str = "jobs_alembic_version"
+    users_schema: str | None = None
     redis_url: str = "redis://localhost:6379"
 
     # scheduling and workers
@@ -240,6 +246,15 @@ class Settings(BaseSettings):
     def _redis_url(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("database_schema", "database_version_table", "users_schema")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and not IDENTIFIER.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a plain SQL identifier (letters, digits and _, at most 63)"
+            )
         return value
 
     @field_validator("database_url")

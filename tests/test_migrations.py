@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobs.db import Base, create_engine, downgrade, upgrade
+from jobs.db.layout import plain_metadata
 from jobs.db.migrate import current_revision, head_revision
 from jobs.settings import Settings
 from tests.conftest import POSTGRES_ADMIN_DSN, POSTGRES_TEST_DB
@@ -39,7 +42,22 @@ async def table_names(engine: AsyncEngine) -> set[str]:
     """The tables in the database, without Alembic's own."""
     async with engine.connect() as connection:
         names = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
-    return names - {"alembic_version"}
+    return names - {"jobs_alembic_version"}
+
+
+MODEL_TABLES = {table.name for table in Base.metadata.sorted_tables}
+
+
+async def schema_diff(connection: AsyncConnection) -> list[Any]:
+    """What Alembic finds different between the models and the database's default schema."""
+    return await connection.run_sync(
+        lambda c: compare_metadata(
+            MigrationContext.configure(
+                c, opts={"compare_type": True, "version_table": "jobs_alembic_version"}
+            ),
+            plain_metadata(Base.metadata),
+        )
+    )
 
 
 async def test_upgrade_matches_models_and_downgrade_removes_everything(
@@ -50,18 +68,14 @@ async def test_upgrade_matches_models_and_downgrade_removes_everything(
     await upgrade(empty_engine)
     assert await current_revision(empty_engine) == head_revision()
     async with empty_engine.connect() as connection:
-        diff = await connection.run_sync(
-            lambda c: compare_metadata(
-                MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
-            )
-        )
+        diff = await schema_diff(connection)
     assert diff == []
-    assert await table_names(empty_engine) == set(Base.metadata.tables)
+    assert await table_names(empty_engine) == MODEL_TABLES
     await downgrade(empty_engine)
     assert await current_revision(empty_engine) is None
     assert await table_names(empty_engine) == set()
     await upgrade(empty_engine)
-    assert await table_names(empty_engine) == set(Base.metadata.tables)
+    assert await table_names(empty_engine) == MODEL_TABLES
 
 
 async def test_worker_refuses_to_start_on_an_unmigrated_database(

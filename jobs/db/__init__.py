@@ -5,7 +5,14 @@ Importing this package registers every model on ``Base.metadata``.
 
 from jobs.db.ai_models import AiTask, AiTaskRun, AiTaskState
 from jobs.db.base import Base, utcnow
-from jobs.db.engine import create_engine, create_session_factory, is_postgres
+from jobs.db.engine import (
+    bind_engine,
+    bind_session,
+    create_engine,
+    create_session_factory,
+    is_postgres,
+)
+from jobs.db.layout import DatabaseLayout
 from jobs.db.migrate import downgrade, upgrade
 from jobs.db.models import EmailStatus, FailedJob, OutboundEmail, User, UserSession
 from jobs.db.outbox import queue_email
@@ -26,6 +33,7 @@ __all__ = [
     "AiTaskState",
     "Base",
     "CalendarEvent",
+    "DatabaseLayout",
     "EmailStatus",
     "FailedJob",
     "GoogleAccount",
@@ -35,6 +43,8 @@ __all__ = [
     "OutboundEmail",
     "User",
     "UserSession",
+    "bind_engine",
+    "bind_session",
     "create_engine",
     "create_session_factory",
     "downgrade",

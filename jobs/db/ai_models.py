@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Enum, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jobs.db.base import Base, BigId, utcnow
+from jobs.db.base import USER_ID, Base, BigId, utcnow
 
 __all__ = ["AiTask", "AiTaskRun", "AiTaskState"]
 
@@ -37,7 +37,7 @@ class AiTask(Base):
     __tablename__ = "ai_tasks"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(200), default="")
     instruction: Mapped[str] = mapped_column(Text)
     run_at: Mapped[dt.datetime | None]
@@ -73,7 +73,7 @@ class AiTaskRun(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("ai_tasks.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     scheduled_for: Mapped[dt.datetime]
     status: Mapped[str] = mapped_column(String(16), default="running")
     prompt: Mapped[str] = mapped_column(Text, default="")

@@ -9,7 +9,9 @@ from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "BigId", "UtcDateTime", "utcnow"]
+from jobs.db.layout import JOBS_SCHEMA, USERS_SCHEMA
+
+__all__ = ["USER_ID", "USER_RELATION", "Base", "BigId", "UtcDateTime", "utcnow"]
 
 
 def utcnow() -> dt.datetime:
@@ -45,7 +47,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
@@ -56,8 +58,17 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class Base(DeclarativeBase):
-    """Declarative base of every model, with stable constraint names for migrations."""
+#: ``__table_args__`` of the users relations, which may be the backend's (see jobs.db.layout).
+USER_RELATION = {"schema": USERS_SCHEMA}
+#: What a ``user_id`` column references.
+USER_ID = f"{USERS_SCHEMA}.users.id"
 
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+class Base(DeclarativeBase):
+    """Declarative base of every model, with stable constraint names for migrations.
+
+    Tables are declared in a placeholder schema that each engine translates (jobs.db.layout).
+    """
+
+    metadata = MetaData(schema=JOBS_SCHEMA, naming_convention=NAMING_CONVENTION)
     type_annotation_map = {dt.datetime: UtcDateTime(), dict[str, Any]: JSON()}

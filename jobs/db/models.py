@@ -3,6 +3,9 @@
 A table whose rows belong to one user carries a ``user_id`` column referencing ``users.id``;
 that convention is what lets per-user tooling (backups, summaries) find every user-owned
 table without naming it.
+
+``users`` and ``user_sessions`` may be the backend's relations rather than the jobs' own (see
+:mod:`jobs.db.layout`): the models name only the columns the jobs read.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jobs.db.base import Base, BigId, UtcDateTime, utcnow
+from jobs.db.base import USER_ID, USER_RELATION, Base, BigId, UtcDateTime, utcnow
 
 __all__ = [
     "Base",
@@ -32,22 +35,27 @@ class User(Base):
     """A user of the assistant: where to reach them and what they want to receive."""
 
     __tablename__ = "users"
+    __table_args__ = USER_RELATION
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     daily_summary_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    #: Only in the jobs' own table; never loaded, so a backend's view need not offer it.
+    created_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, server_default=func.now(), deferred=True
+    )
 
 
 class UserSession(Base):
     """A login session of the backend's auth; expired ones are deleted by maintenance."""
 
     __tablename__ = "user_sessions"
+    __table_args__ = USER_RELATION
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(index=True)
@@ -69,9 +77,7 @@ class OutboundEmail(Base):
     __table_args__ = (Index("ix_outbound_emails_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     to_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(998))
     body_text: Mapped[str] = mapped_column(Text)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jobs.db.base import Base, BigId, utcnow
+from jobs.db.base import USER_ID, Base, BigId, utcnow
 
 __all__ = [
     "AccountState",
@@ -48,7 +48,7 @@ class ConnectedAccount:
     """Columns every connected account shares: owner, sync state and its last outcome."""
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     state: Mapped[AccountState] = mapped_column(
         Enum(
             AccountState,
@@ -81,7 +81,7 @@ class GoogleCalendar(Base):
     __table_args__ = (UniqueConstraint("account_id", "calendar_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     account_id: Mapped[int] = mapped_column(
         ForeignKey("google_accounts.id", ondelete="CASCADE"), index=True
     )
@@ -103,7 +103,7 @@ class CalendarEvent(Base):
     __table_args__ = (UniqueConstraint("account_id", "calendar_id", "remote_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     account_id: Mapped[int] = mapped_column(
         ForeignKey("google_accounts.id", ondelete="CASCADE"), index=True
     )
@@ -148,7 +148,7 @@ class NotionPage(Base):
     __table_args__ = (UniqueConstraint("integration_id", "remote_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
     integration_id: Mapped[int] = mapped_column(
         ForeignKey("notion_integrations.id", ondelete="CASCADE"), index=True
     )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
 
 from jobs.db.base import Base
+from jobs.db.layout import layout_of, qualified_name
 
 __all__ = [
     "insert_ignoring_conflicts",
@@ -88,7 +89,7 @@ async def reset_identity_sequence(connection: AsyncConnection, table: Table) -> 
     key = keys[0]
     sequence = await connection.scalar(
         text("SELECT pg_get_serial_sequence(:table, :column)"),
-        {"table": table.name, "column": key.name},
+        {"table": qualified_name(layout_of(connection), table), "column": key.name},
     )
     if sequence is None:
         return

@@ -17,9 +17,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from jobs.db.layout import layout_of, qualified_name
 
 __all__ = ["TableReport", "optimize_postgres", "optimize_sqlite", "sqlite_page_counts"]
 
@@ -83,24 +85,25 @@ async def _postgres_stats(connection: AsyncConnection, table: str) -> tuple[int 
 
 
 async def optimize_postgres(
-    engine: AsyncEngine, tables: Sequence[str], *, lock_timeout: float
+    engine: AsyncEngine, tables: Sequence[Table], *, lock_timeout: float
 ) -> list[TableReport]:
     """``VACUUM (ANALYZE)`` each of ``tables`` in turn; a table whose lock times out is skipped."""
+    layout = layout_of(engine)
     reports = []
     async with engine.connect() as raw:
         connection = await raw.execution_options(isolation_level="AUTOCOMMIT")
         await connection.execute(text(f"SET lock_timeout = '{int(lock_timeout * 1000)}ms'"))
         for table in tables:
-            report = TableReport(table)
+            report = TableReport(table.name)
+            qualified = qualified_name(layout, table)
             started = time.perf_counter()
             try:
                 report.size_bytes_before, report.dead_rows_before = await _postgres_stats(
-                    connection, table
+                    connection, qualified
                 )
-                quoted = connection.dialect.identifier_preparer.quote(table)
-                await connection.execute(text(f"VACUUM (ANALYZE) {quoted}"))
+                await connection.execute(text(f"VACUUM (ANALYZE) {qualified}"))
                 report.size_bytes_after, report.dead_rows_after = await _postgres_stats(
-                    connection, table
+                    connection, qualified
                 )
             except DBAPIError as error:
                 if _sqlstate(error) != LOCK_NOT_AVAILABLE:
@@ -129,7 +132,7 @@ async def _sqlite_sizes(connection: AsyncConnection) -> dict[str, int] | None:
 
 
 async def optimize_sqlite(
-    engine: AsyncEngine, tables: Sequence[str], *, vacuum_free_ratio: float
+    engine: AsyncEngine, tables: Sequence[Table], *, vacuum_free_ratio: float
 ) -> SqliteReport:
     """``ANALYZE`` and ``PRAGMA optimize``; ``VACUUM`` when free pages exceed the ratio."""
     report = SqliteReport()
@@ -150,9 +153,9 @@ async def optimize_sqlite(
     for table in tables:
         report.tables.append(
             TableReport(
-                table,
-                size_bytes_before=sizes_before.get(table),
-                size_bytes_after=sizes_after.get(table),
+                table.name,
+                size_bytes_before=sizes_before.get(table.name),
+                size_bytes_after=sizes_after.get(table.name),
             )
         )
     return report

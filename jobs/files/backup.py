@@ -19,9 +19,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.db.base import Base
+from jobs.db.layout import layout_of
 from jobs.db.migrate import current_revision
+from jobs.db.models import User
 from jobs.files.archive import ARCHIVE_SUFFIX, PARTIAL_SUFFIX, ArchiveWriter
-from jobs.files.ownership import USERS_TABLE, owned_tables
+from jobs.files.ownership import owned_tables
 
 __all__ = ["BACKUP_PREFIX", "apply_retention", "backup_user", "list_backups"]
 
@@ -79,8 +81,8 @@ async def backup_user(
     Returns the archive's path, row counts and checksum, and the old backups deleted; a user
     that does not exist (any more) gets no file.
     """
-    tables = owned_tables(Base.metadata)
-    users = Base.metadata.tables[USERS_TABLE]
+    tables = owned_tables(Base.metadata, include=layout_of(engine).is_own_table)
+    users = User.__table__
     revision = await current_revision(engine)
     now = dt.datetime.now(dt.UTC)
     async with engine.connect() as connection:

@@ -9,6 +9,7 @@ backed up and restored without any change here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, MetaData, Select, Table, select
@@ -25,7 +26,7 @@ class OwnedTable:
 
     table: Table
     path: tuple[tuple[str, str, str], ...]
-    """Foreign keys leading to the owner: (column, referred table, referred column) each."""
+    """Foreign keys leading to the owner: (column, referred table's key, referred column) each."""
 
     @property
     def name(self) -> str:
@@ -70,15 +71,20 @@ def _path_to_owner(
         rest = _path_to_owner(referred, metadata, seen | {table.name})
         if rest is not None:
             [element] = constraint.elements
-            return ((element.parent.name, referred.name, element.column.name), *rest)
+            return ((element.parent.name, referred.key, element.column.name), *rest)
     return None
 
 
-def owned_tables(metadata: MetaData) -> list[OwnedTable]:
-    """Every table with user-owned rows, parents before children (foreign-key order)."""
+def owned_tables(
+    metadata: MetaData, include: Callable[[Table], bool] | None = None
+) -> list[OwnedTable]:
+    """Every table with user-owned rows, parents before children (foreign-key order).
+
+    ``include`` leaves out tables the jobs do not own (the backend's users relations).
+    """
     found = []
     for table in metadata.sorted_tables:
-        if not table.primary_key.columns:
+        if not table.primary_key.columns or (include is not None and not include(table)):
             continue
         path = _path_to_owner(table, metadata, frozenset())
         if path is not None:

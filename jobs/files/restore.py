@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs.db.base import Base
+from jobs.db.layout import layout_of
 from jobs.db.migrate import current_revision
 from jobs.db.upsert import reset_identity_sequence, upsert_by_primary_key
 from jobs.files.archive import BackupError, read_archive
@@ -126,7 +127,15 @@ async def restore_backup(engine: AsyncEngine, path: Path) -> RestoreReport:
             f"is at {revision or 'none'}: migrate it to {report.schema_revision} first "
             "(`python -m jobs migrate`)"
         )
-    owned = {table.name: table for table in owned_tables(Base.metadata)}
+    owned = {
+        table.name: table
+        for table in owned_tables(Base.metadata, include=layout_of(engine).is_own_table)
+    }
+    if foreign := sorted(set(report.counts) - set(owned)):
+        raise BackupError(
+            f"{path} cannot be restored here, nothing was changed: it holds rows of "
+            f"{', '.join(foreign)}, which this database leaves to the backend (USERS_SCHEMA)"
+        )
     rows = _decoded_rows(path, report.user_id)
     try:
         async with engine.begin() as connection:

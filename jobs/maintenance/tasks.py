@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Table
 
 from jobs.context import JobContext
 from jobs.db.base import Base, utcnow
-from jobs.db.engine import is_postgres
+from jobs.db.engine import has_relation, is_postgres
+from jobs.db.layout import DatabaseLayout, layout_of
 from jobs.db.models import FailedJob, OutboundEmail, UserSession
 from jobs.db.vacuum import optimize_postgres, optimize_sqlite
 from jobs.maintenance.retention import (
@@ -24,10 +26,12 @@ from jobs.retry import RetryPolicy
 
 __all__ = ["cleanup_old_sessions", "optimize_database"]
 
+logger = logging.getLogger(__name__)
 
-def project_tables() -> list[str]:
-    """The names of the project's tables, in dependency order."""
-    return [table.name for table in Base.metadata.sorted_tables]
+
+def project_tables(layout: DatabaseLayout) -> list[Table]:
+    """The tables the jobs own in this database, in dependency order."""
+    return [table for table in Base.metadata.sorted_tables if layout.is_own_table(table)]
 
 
 @job(family="maintenance", retry=RetryPolicy(max_tries=2, backoff_base=300.0))
@@ -39,7 +43,7 @@ async def optimize_database(ctx: JobContext) -> dict[str, Any]:
     vacuumed when its share of free pages exceeds ``SQLITE_VACUUM_FREE_RATIO``.
     """
     started = time.perf_counter()
-    tables = project_tables()
+    tables = project_tables(layout_of(ctx.engine))
     result: dict[str, Any]
     if is_postgres(ctx.engine):
         reports = await optimize_postgres(
@@ -84,6 +88,11 @@ async def cleanup_old_sessions(ctx: JobContext) -> dict[str, int]:
         "emails": (OutboundEmail, finished_emails_before(now - settings.email_retention)),
     }
     counts: dict[str, int] = {}
+    if not await has_relation(ctx.engine, UserSession.__table__):
+        # the backend owns its users and offers no user_sessions relation to clean
+        logger.info("no user_sessions relation in USERS_SCHEMA: sessions are not cleaned")
+        del chores["sessions"]
+        counts["sessions_skipped"] = 1
     for name, (model, condition) in chores.items():
         deletion = await delete_in_batches(
             ctx.sessions,

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from jobs.db.migration_support import owns_users, users_foreign_key
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -20,17 +22,18 @@ Timestamp = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    op.create_table(
-        "users",
-        sa.Column("id", BigId, nullable=False),
-        sa.Column("email", sa.String(320), nullable=False),
-        sa.Column("display_name", sa.String(200), nullable=False),
-        sa.Column("timezone", sa.String(64), nullable=False),
-        sa.Column("daily_summary_enabled", sa.Boolean(), nullable=False),
-        sa.Column("created_at", Timestamp, server_default=sa.func.now(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
-        sa.UniqueConstraint("email", name=op.f("uq_users_email")),
-    )
+    if owns_users():
+        op.create_table(
+            "users",
+            sa.Column("id", BigId, nullable=False),
+            sa.Column("email", sa.String(320), nullable=False),
+            sa.Column("display_name", sa.String(200), nullable=False),
+            sa.Column("timezone", sa.String(64), nullable=False),
+            sa.Column("daily_summary_enabled", sa.Boolean(), nullable=False),
+            sa.Column("created_at", Timestamp, server_default=sa.func.now(), nullable=False),
+            sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+            sa.UniqueConstraint("email", name=op.f("uq_users_email")),
+        )
     op.create_table(
         "outbound_emails",
         sa.Column("id", BigId, nullable=False),
@@ -60,12 +63,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("sent_at", Timestamp, nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_outbound_emails_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("outbound_emails"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbound_emails")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_outbound_emails_dedupe_key")),
     )
@@ -93,4 +91,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("failed_jobs")
     op.drop_table("outbound_emails")
-    op.drop_table("users")
+    if owns_users():
+        op.drop_table("users")

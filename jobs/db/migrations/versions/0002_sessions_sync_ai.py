@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from jobs.db.migration_support import owns_users, users_foreign_key
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -41,9 +43,7 @@ def upgrade() -> None:
         sa.Column("pause_reason", sa.Text(), nullable=True),
         sa.Column("created_at", Timestamp, nullable=False),
         sa.Column("updated_at", Timestamp, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_ai_tasks_user_id_users"), ondelete="CASCADE"
-        ),
+        *users_foreign_key("ai_tasks"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ai_tasks")),
     )
     op.create_index(op.f("ix_ai_tasks_next_run_at"), "ai_tasks", ["next_run_at"])
@@ -73,12 +73,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_synced_at", Timestamp, nullable=True),
         sa.Column("created_at", Timestamp, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_google_accounts_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("google_accounts"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_google_accounts")),
     )
     op.create_index(op.f("ix_google_accounts_user_id"), "google_accounts", ["user_id"])
@@ -105,34 +100,25 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("last_synced_at", Timestamp, nullable=True),
         sa.Column("created_at", Timestamp, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_notion_integrations_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("notion_integrations"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notion_integrations")),
     )
     op.create_index(op.f("ix_notion_integrations_user_id"), "notion_integrations", ["user_id"])
 
-    op.create_table(
-        "user_sessions",
-        sa.Column("id", BigId, nullable=False),
-        sa.Column("user_id", BigId, nullable=False),
-        sa.Column("token_hash", sa.String(length=128), nullable=False),
-        sa.Column("created_at", Timestamp, nullable=False),
-        sa.Column("expires_at", Timestamp, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_user_sessions_user_id_users"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
-        sa.UniqueConstraint("token_hash", name=op.f("uq_user_sessions_token_hash")),
-    )
-    op.create_index(op.f("ix_user_sessions_expires_at"), "user_sessions", ["expires_at"])
-    op.create_index(op.f("ix_user_sessions_user_id"), "user_sessions", ["user_id"])
+    if owns_users():
+        op.create_table(
+            "user_sessions",
+            sa.Column("id", BigId, nullable=False),
+            sa.Column("user_id", BigId, nullable=False),
+            sa.Column("token_hash", sa.String(length=128), nullable=False),
+            sa.Column("created_at", Timestamp, nullable=False),
+            sa.Column("expires_at", Timestamp, nullable=False),
+            *users_foreign_key("user_sessions"),
+            sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
+            sa.UniqueConstraint("token_hash", name=op.f("uq_user_sessions_token_hash")),
+        )
+        op.create_index(op.f("ix_user_sessions_expires_at"), "user_sessions", ["expires_at"])
+        op.create_index(op.f("ix_user_sessions_user_id"), "user_sessions", ["user_id"])
 
     op.create_table(
         "ai_task_runs",
@@ -156,12 +142,7 @@ def upgrade() -> None:
             name=op.f("fk_ai_task_runs_task_id_ai_tasks"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_ai_task_runs_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("ai_task_runs"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ai_task_runs")),
         sa.UniqueConstraint(
             "task_id", "scheduled_for", name=op.f("uq_ai_task_runs_task_id_scheduled_for")
@@ -198,12 +179,7 @@ def upgrade() -> None:
             name=op.f("fk_calendar_events_account_id_google_accounts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_calendar_events_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("calendar_events"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_events")),
         sa.UniqueConstraint(
             "account_id",
@@ -232,12 +208,7 @@ def upgrade() -> None:
             name=op.f("fk_google_calendars_account_id_google_accounts"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_google_calendars_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("google_calendars"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_google_calendars")),
         sa.UniqueConstraint(
             "account_id", "calendar_id", name=op.f("uq_google_calendars_account_id_calendar_id")
@@ -264,12 +235,7 @@ def upgrade() -> None:
             name=op.f("fk_notion_pages_integration_id_notion_integrations"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["user_id"],
-            ["users.id"],
-            name=op.f("fk_notion_pages_user_id_users"),
-            ondelete="CASCADE",
-        ),
+        *users_foreign_key("notion_pages"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notion_pages")),
         sa.UniqueConstraint(
             "integration_id", "remote_id", name=op.f("uq_notion_pages_integration_id_remote_id")
@@ -285,7 +251,8 @@ def downgrade() -> None:
     op.drop_table("google_calendars")
     op.drop_table("calendar_events")
     op.drop_table("ai_task_runs")
-    op.drop_table("user_sessions")
+    if owns_users():
+        op.drop_table("user_sessions")
     op.drop_table("notion_integrations")
     op.drop_table("google_accounts")
     op.drop_table("ai_tasks")
