@@ -7,9 +7,11 @@ schema ``jobs`` and read the backend's users through the documented views.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -19,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from jobs import ConfigurationError, JobsPool
 from jobs.db import Base, OutboundEmail, create_engine, create_session_factory, downgrade, upgrade
 from jobs.db.migrate import current_revision, head_revision, require_current_schema
-from jobs.email import send_daily_email_summary
+from jobs.email.daily import queue_due_summaries
 from jobs.maintenance import cleanup_old_sessions
 from jobs.settings import Settings, load_settings
 from tests.conftest import (
@@ -33,6 +35,8 @@ from tests.conftest import (
 from tests.test_migrations import schema_diff
 
 COEXIST_DB = f"{POSTGRES_TEST_DB}_coexist"
+#: 13:00 in Berlin: a user there is due for the daily summary.
+BERLIN_NOON = dt.datetime(2026, 3, 8, 12, 0, tzinfo=dt.UTC)
 COEXIST_URL = POSTGRES_URL.replace(f"/{POSTGRES_TEST_DB}", f"/{COEXIST_DB}")
 
 BACKEND_TABLES = [
@@ -185,9 +189,9 @@ async def test_jobs_read_the_backends_users_and_clean_its_sessions_through_the_v
     embedded_settings: Settings, embedded_engine: AsyncEngine, pool: JobsPool
 ) -> None:
     """The daily summary goes to the backend's opted-in user; its expired session is deleted."""
-    await pool.enqueue_job("send_daily_email_summary")
-    await run_burst(await make_worker(embedded_settings, [send_daily_email_summary]))
     sessions = create_session_factory(embedded_engine)
+    counts = await queue_due_summaries(sessions, now=BERLIN_NOON, fallback_zone=ZoneInfo("UTC"))
+    assert counts["queued"] == 1
     async with sessions() as session:
         queued = list(
             await session.execute(select(OutboundEmail.user_id, OutboundEmail.to_address))
@@ -255,7 +259,7 @@ async def test_standalone_tables_in_their_own_schema_match_the_models_and_go_dow
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_on_sqlite_the_backends_users_table_and_history_stay_as_they_were(
-    settings: Settings, tmp_path: Path, pool: JobsPool
+    settings: Settings, tmp_path: Path
 ) -> None:
     """A SQLite backend with ``users`` and ``alembic_version``: migrations create neither."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'backend.db'}"
@@ -284,9 +288,9 @@ async def test_on_sqlite_the_backends_users_table_and_history_stay_as_they_were(
         assert tuple(user) == (1, "ann@example.com", "Ann", "UTC", 1, "h1")
         assert "REFERENCES users" not in sql
 
-        await pool.enqueue_job("send_daily_email_summary")
-        await run_burst(await make_worker(embedded, [send_daily_email_summary]))
-        async with create_session_factory(engine)() as session:
+        sessions = create_session_factory(engine)
+        await queue_due_summaries(sessions, now=BERLIN_NOON, fallback_zone=ZoneInfo("UTC"))
+        async with sessions() as session:
             assert list(await session.scalars(select(OutboundEmail.to_address))) == [
                 "ann@example.com"
             ]
