@@ -26,6 +26,7 @@ from jobs.errors import (
 if TYPE_CHECKING:
     from jobs.client import JobsPool, create_pool
     from jobs.context import JobContext
+    from jobs.families import declare_family
     from jobs.registry import JobSpec, all_jobs, get_job, job
     from jobs.retry import NO_RETRY, RetryPolicy
     from jobs.settings import Settings, get_settings, load_settings
@@ -49,6 +50,7 @@ __all__ = [
     "UnstorableTextError",
     "all_jobs",
     "create_pool",
+    "declare_family",
     "get_job",
     "get_settings",
     "job",
@@ -60,6 +62,7 @@ _LAZY = {
     "JobsPool": "jobs.client",
     "create_pool": "jobs.client",
     "JobContext": "jobs.context",
+    "declare_family": "jobs.families",
     "JobSpec": "jobs.registry",
     "all_jobs": "jobs.registry",
     "get_job": "jobs.registry",

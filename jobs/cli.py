@@ -109,7 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     enqueue.add_argument("arguments", nargs="*", help="key=value; values are JSON or text")
     commands.add_parser("jobs", help="list the declared jobs")
     health = commands.add_parser("health", help="exit non-zero if a family has no live worker")
-    health.add_argument("families", nargs="*", metavar="FAMILY", help=", ".join(FAMILIES))
+    health.add_argument(
+        "families",
+        nargs="*",
+        metavar="FAMILY",
+        help="default: every family, with those of JOB_FAMILY_MODULES",
+    )
     health.add_argument(
         "--self",
         dest="local",

@@ -20,8 +20,9 @@ from arq.jobs import Job, SerializationError
 from opentelemetry.trace import SpanKind
 from redis.asyncio import ConnectionPool
 
-from jobs.constants import FAMILIES, HEADERS_KWARG, MESSAGING_SYSTEM, queue_name
+from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM, queue_name
 from jobs.errors import JobArgumentsError, PayloadTooLargeError
+from jobs.families import known_families
 from jobs.limits import check_job_id
 from jobs.metrics import METRICS
 from jobs.registry import get_job
@@ -112,11 +113,13 @@ class JobsPool(ArqRedis):
 
     async def job(self, job_id: str) -> Job:
         """A handle on job ``job_id`` (in whichever family's queue it waits): status and result."""
-        queue = queue_name(FAMILIES[0])
-        for family in FAMILIES:
-            if await self.zscore(queue_name(family), job_id) is not None:
-                queue = queue_name(family)
-                break
+        queues = [queue_name(family) for family in known_families()]
+        async with self.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zscore(queue, job_id)
+            scores = await pipe.execute()
+        waiting = [queue for queue, score in zip(queues, scores, strict=True) if score is not None]
+        queue = waiting[0] if waiting else queues[0]
         return Job(job_id, self, _queue_name=queue, _deserializer=self.job_deserializer)
 
     @classmethod

@@ -19,7 +19,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from jobs.constants import FAMILIES, WORKER_KEY_PREFIX, queue_name
+from jobs.constants import WORKER_KEY_PREFIX, queue_name
+from jobs.families import is_family
 from jobs.metrics import METRICS, QueueSample
 from jobs.settings import Settings
 
@@ -169,7 +170,7 @@ def heartbeat_key(family: str, host: str | None = None, pid: int | None = None) 
 
 async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
     """Beat and sample the family's queue until cancelled; then remove the heartbeat."""
-    if family not in FAMILIES:
+    if not is_family(family):
         raise ValueError(f"unknown family {family!r}")
     started_at = time.time()
     key = heartbeat_key(family)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from jobs.client import create_pool
-from jobs.constants import FAMILIES
 from jobs.db.engine import create_engine, create_session_factory
 from jobs.db.migrate import require_current_schema
 from jobs.failures import (
@@ -22,6 +21,7 @@ from jobs.failures import (
     requeue_failed_job,
     summary,
 )
+from jobs.families import known_families
 from jobs.monitor import family_health, live_workers, local_worker, queue_stats
 from jobs.outcome_report import failed_email_lines, outcome_lines
 from jobs.settings import Settings
@@ -55,7 +55,7 @@ async def health_report(settings: Settings, families: list[str]) -> Report:
     redis = _redis(settings)
     try:
         lines, dead = [], []
-        for family in families or list(FAMILIES):
+        for family in families or known_families():
             health = await family_health(redis, family)
             if health.alive:
                 lines.append(
@@ -116,7 +116,7 @@ async def status_report(settings: Settings) -> Report:
             f"{'failed 1h':>9} {'workers':>7}"
         )
         lines = [header]
-        for family in FAMILIES:
+        for family in known_families():
             stats = await queue_stats(pool, family)
             workers = await live_workers(pool, family)
             lines.append(

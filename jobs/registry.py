@@ -7,7 +7,6 @@ workers use the same spec to validate again and to run the job.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
@@ -16,8 +15,9 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, create_model
 
-from jobs.constants import FAMILIES, queue_name
+from jobs.constants import queue_name
 from jobs.errors import JobArgumentsError, UnknownJobError
+from jobs.families import is_family, load_family_modules
 from jobs.retry import RetryPolicy
 from jobs.storable import unstorable_values
 
@@ -141,8 +141,10 @@ def job(
     The first parameter receives the :class:`jobs.context.JobContext`; the others are the job's
     arguments, validated from their annotations.
     """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+    if not is_family(family):
+        raise ValueError(
+            f"unknown family {family!r}: declare it first with jobs.declare_family({family!r})"
+        )
 
     def register(function: F) -> F:
         if not inspect.iscoroutinefunction(cast(Any, function)):
@@ -178,16 +180,11 @@ def spec_of(function: JobFunction | JobSpec) -> JobSpec:
     return spec
 
 
-def _load_families() -> None:
-    for family in FAMILIES:
-        importlib.import_module(f"jobs.{family}")
-
-
 def get_job(name: str) -> JobSpec:
     """The job declared under ``name``; raises :class:`UnknownJobError` for any other name."""
     spec = _REGISTRY.get(name)
     if spec is None:
-        _load_families()
+        load_family_modules()
         spec = _REGISTRY.get(name)
     if spec is None:
         raise UnknownJobError(name, list(_REGISTRY))
@@ -196,7 +193,7 @@ def get_job(name: str) -> JobSpec:
 
 def all_jobs() -> list[JobSpec]:
     """Every declared job of every family."""
-    _load_families()
+    load_family_modules()
     return sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
 
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     users_schema: str | None = None
     redis_url: str = "redis://localhost:6379"
 
+    # families of the backend's own (modules producers import to find their jobs)
+    job_family_modules: str = ""
+
     # scheduling and workers
     schedule_timezone: str = "UTC"
     worker_poll_delay: PositiveFloat = 0.25
@@ -288,6 +291,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'jobs.db').as_posix()}"
+
+    @property
+    def family_modules(self) -> tuple[str, ...]:
+        """``JOB_FAMILY_MODULES`` as module names."""
+        return tuple(name.strip() for name in self.job_family_modules.split(",") if name.strip())
 
     @property
     def timezone(self) -> ZoneInfo:

@@ -28,8 +28,8 @@ except ImportError as error:  # pragma: no cover - depends on the install
     raise ImportError("jobs.web needs FastAPI: pip install 'assistant-jobs[web]'") from error
 
 from jobs.client import JobsPool, create_pool
-from jobs.constants import FAMILIES
 from jobs.db.engine import create_engine
+from jobs.families import known_families
 from jobs.logs import install_secret_masking
 from jobs.monitor import family_health
 from jobs.settings import Settings, get_settings
@@ -116,7 +116,7 @@ async def health(request: Request) -> JSONResponse:
         "families": {},
     }
     if body["redis"] == "ok":
-        for family in FAMILIES:
+        for family in known_families():
             state = await family_health(pool, family)
             body["families"][family] = {
                 "workers": state.workers,

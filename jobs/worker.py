@@ -28,12 +28,13 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from jobs.client import JobsPool
-from jobs.constants import FAMILIES, queue_name
+from jobs.constants import queue_name
 from jobs.db.engine import create_engine, create_session_factory
 from jobs.db.migrate import require_current_schema
 from jobs.envelope import worker_deserializer
 from jobs.errors import ConfigurationError
 from jobs.execution import TIMEOUT_MARGIN, wrap
+from jobs.families import is_family
 from jobs.http import create_http_client
 from jobs.intake import QueueGuard
 from jobs.logs import configure_logging
@@ -145,8 +146,10 @@ def worker_options(
     ``settings_check`` runs first at start-up and stops the worker with a ConfigurationError
     when the family cannot work with the settings (e.g. a missing key).
     """
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}")
+    if not is_family(family):
+        raise ValueError(
+            f"unknown family {family!r}: declare it first with jobs.declare_family({family!r})"
+        )
     tuning = _tuning(settings, family)
     arq_functions = []
     for function in functions:

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from examples.app import create_app
 from jobs import JobsError, JobsPool
-from jobs.constants import FAMILIES
 from jobs.db import FailedJob, User
 from jobs.email import process_email_queue, send_daily_email_summary
+from jobs.families import known_families
 from jobs.monitor import run_heartbeat
 from jobs.operations import failed_command, status_report
 from jobs.settings import Settings
@@ -184,7 +184,8 @@ async def test_health_endpoint_reports_missing_and_live_workers(
             down = await client.get("/health")
             beating = settings.model_copy(update={"worker_heartbeat_interval": 0.05})
             beats = [
-                asyncio.create_task(run_heartbeat(pool, family, beating)) for family in FAMILIES
+                asyncio.create_task(run_heartbeat(pool, family, beating))
+                for family in known_families()
             ]
             await asyncio.sleep(0.2)
             up = await client.get("/health")

@@ -32,10 +32,12 @@ pytestmark = [
 CONSUMER, SERVER, CLIENT = 5, 2, 3  # OTLP span kinds
 
 
-def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    """`arq jobs.email.WorkerSettings` in its own process."""
+def start_worker(
+    env: dict[str, str], cwd: Path, settings_class: str = "jobs.email.WorkerSettings"
+) -> subprocess.Popen[str]:
+    """`arq <settings_class>` (the email family's by default) in its own process."""
     return subprocess.Popen(
-        [ARQ, "jobs.email.WorkerSettings"],
+        [ARQ, settings_class],
         env=env,
         cwd=cwd,
         text=True,

@@ -24,6 +24,7 @@ def test_public_names_are_exactly_these() -> None:
             "UnstorableTextError",
             "all_jobs",
             "create_pool",
+            "declare_family",
             "get_job",
             "get_settings",
             "job",
