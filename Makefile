@@ -1,7 +1,7 @@
 # One entry point for people and CI.
 #   make worker            set up, migrate, and run the email worker (FAMILY=email)
 #   make test              lint, type-check and run the whole test suite
-#   make bench             print the e-mail delivery and sync benchmarks
+#   make bench             print the benchmarks (e-mail delivery, sync, backup, telemetry, dashboard)
 #   make lock              pin the image's dependencies (after changing pyproject.toml's)
 
 PYTHON ?= python3
@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python -m benchmarks.sync
 	$(BIN)/python -m benchmarks.backup
 	$(BIN)/python -m benchmarks.telemetry_cost
+	$(BIN)/python -m benchmarks.dashboard
 
 # The image installs these, hash-checked; tests/test_lock_files.py fails when they fall behind.
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --python-version 3.11 \

@@ -127,11 +127,24 @@ async def list_failed_jobs(
     sessions: async_sessionmaker[AsyncSession],
     *,
     limit: int = 50,
+    offset: int = 0,
     job_name: str | None = None,
     queue: str | None = None,
+    job_id: str | None = None,
 ) -> list[FailedJob]:
-    """The newest failed-job records first, optionally of one job or queue."""
-    query = select(FailedJob).order_by(FailedJob.failed_at.desc(), FailedJob.id.desc()).limit(limit)
+    """The newest failed-job records first (skipping ``offset``), optionally of one job or queue.
+
+    ``job_id`` selects the records of one job (a job that failed, was requeued under the same
+    id and failed again has several).
+    """
+    query = (
+        select(FailedJob)
+        .order_by(FailedJob.failed_at.desc(), FailedJob.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    if job_id is not None:
+        query = query.where(FailedJob.job_id == job_id)
     if job_name is not None:
         query = query.where(FailedJob.job_name == job_name)
     if queue is not None:

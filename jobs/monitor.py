@@ -23,6 +23,7 @@ from jobs.constants import WORKER_KEY_PREFIX, queue_name
 from jobs.families import is_family
 from jobs.metrics import METRICS, QueueSample
 from jobs.settings import Settings
+from jobs.throughput import FinishedCounter
 
 __all__ = [
     "FamilyHealth",
@@ -169,18 +170,20 @@ def heartbeat_key(family: str, host: str | None = None, pid: int | None = None) 
 
 
 async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
-    """Beat and sample the family's queue until cancelled; then remove the heartbeat."""
+    """Beat, count finished tries and sample the queue until cancelled; then remove the beat."""
     if not is_family(family):
         raise ValueError(f"unknown family {family!r}")
     started_at = time.time()
     key = heartbeat_key(family)
     interval = settings.worker_heartbeat_interval
+    finished = FinishedCounter(family)
     next_sample = 0.0
     try:
         while True:
             record = json.dumps(_worker_record(family, started_at))
             try:
                 await redis.set(key, record, px=int(interval * 3000))
+                await finished.flush(redis)
                 if time.monotonic() >= next_sample:
                     stats = await queue_stats(redis, family)
                     METRICS.queues[stats.queue] = QueueSample(
@@ -193,4 +196,5 @@ async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
             await asyncio.sleep(min(interval, settings.metrics_sample_interval))
     finally:
         with contextlib.suppress(RedisError, OSError):
+            await finished.flush(redis)
             await redis.delete(key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Row, func, select
@@ -17,7 +18,7 @@ from jobs.db.ai_models import AiTask, AiTaskRun, AiTaskState
 from jobs.db.models import EmailStatus, OutboundEmail
 from jobs.db.sync_models import AccountState, GoogleAccount, NotionIntegration
 
-__all__ = ["failed_email_lines", "outcome_lines"]
+__all__ = ["DomainOutcomes", "domain_outcomes", "failed_email_lines", "outcome_lines"]
 
 #: Characters of an e-mail's last error shown per line.
 ERROR_CHARS = 100
@@ -27,10 +28,27 @@ def _counts(rows: Iterable[Row[tuple[Any, int]]]) -> dict[str, int]:
     return {str(getattr(key, "value", key)): int(count) for key, count in rows}
 
 
-async def outcome_lines(
+@dataclass(frozen=True)
+class DomainOutcomes:
+    """What the families' work came to since a moment: e-mails, AI runs, connected accounts."""
+
+    emails_sent: int
+    emails_failed: int
+    emails_waiting: int
+    ai_runs: dict[str, int]
+    ai_tasks_paused: int
+    accounts: dict[str, dict[str, int]]
+
+    def account_states(self, provider: str) -> dict[str, int]:
+        """Accounts of ``provider`` (``google``, ``notion``) per state, every state named."""
+        counts = self.accounts.get(provider, {})
+        return {state.value: counts.get(state.value, 0) for state in AccountState}
+
+
+async def domain_outcomes(
     sessions: async_sessionmaker[AsyncSession], since: dt.datetime
-) -> list[str]:
-    """E-mails, AI runs and connected accounts: what went well and what did not since ``since``."""
+) -> DomainOutcomes:
+    """E-mails and AI runs since ``since``, paused tasks and accounts by state, read once."""
     async with sessions() as session:
         sent = await session.scalar(select(func.count()).where(OutboundEmail.sent_at >= since))
         failed = await session.scalar(select(func.count()).where(OutboundEmail.failed_at >= since))
@@ -55,17 +73,23 @@ async def outcome_lines(
             )
             for name, model in (("google", GoogleAccount), ("notion", NotionIntegration))
         }
+    return DomainOutcomes(sent or 0, failed or 0, waiting or 0, runs, paused or 0, accounts)
+
+
+async def outcome_lines(
+    sessions: async_sessionmaker[AsyncSession], since: dt.datetime
+) -> list[str]:
+    """E-mails, AI runs and connected accounts: what went well and what did not since ``since``."""
+    outcomes = await domain_outcomes(sessions, since)
     lines = [
-        f"e-mails 1h:   sent {sent or 0}, failed {failed or 0}; waiting to be retried "
-        f"{waiting or 0}  (python -m jobs emails failed)",
-        f"ai runs 1h:   succeeded {runs.get('succeeded', 0)}, failed {runs.get('failed', 0)}; "
-        f"tasks paused {paused or 0}",
+        f"e-mails 1h:   sent {outcomes.emails_sent}, failed {outcomes.emails_failed}; waiting to "
+        f"be retried {outcomes.emails_waiting}  (python -m jobs emails failed)",
+        f"ai runs 1h:   succeeded {outcomes.ai_runs.get('succeeded', 0)}, failed "
+        f"{outcomes.ai_runs.get('failed', 0)}; tasks paused {outcomes.ai_tasks_paused}",
     ]
-    states = [state.value for state in AccountState]
-    for name, counts in accounts.items():
-        lines.append(
-            f"{name} accounts: " + ", ".join(f"{state} {counts.get(state, 0)}" for state in states)
-        )
+    for name in outcomes.accounts:
+        states = outcomes.account_states(name)
+        lines.append(f"{name} accounts: " + ", ".join(f"{k} {v}" for k, v in states.items()))
     return lines
 
 

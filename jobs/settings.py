@@ -156,6 +156,14 @@ class Settings(BaseSettings):
     sync_max_wait_seconds: PositiveFloat = 30.0
     sync_lease_seconds: Annotated[float, Field(ge=1.0)] = 30.0
 
+    # monitoring dashboard (jobs.dashboard): off unless enabled, behind credentials
+    dashboard_enabled: bool = False
+    dashboard_username: str | None = None
+    dashboard_password: SecretStr | None = None
+    dashboard_session_secret: SecretStr | None = None
+    dashboard_jaeger_url: str | None = None
+    dashboard_refresh_seconds: Annotated[float, Field(ge=1.0)] = 5.0
+
     # telemetry (the standard OpenTelemetry variables, with the SDK's defaults)
     otel_sdk_disabled: bool = False
     otel_service_name: str | None = None
@@ -244,6 +252,13 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value or None
 
+    @field_validator("dashboard_jaeger_url")
+    @classmethod
+    def _jaeger_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:16686")
+        return value.rstrip("/") or None if value else None
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -283,6 +298,18 @@ class Settings(BaseSettings):
     def _smtp_auth_pairs(self) -> Settings:
         if (self.smtp_username is None) != (self.smtp_password is None):
             raise ValueError("SMTP_USERNAME and SMTP_PASSWORD must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _dashboard_credentials(self) -> Settings:
+        if (self.dashboard_username is None) != (self.dashboard_password is None):
+            raise ValueError("DASHBOARD_USERNAME and DASHBOARD_PASSWORD must be set together")
+        password = self.dashboard_password
+        if password is not None and len(password.get_secret_value()) < 12:
+            raise ValueError("DASHBOARD_PASSWORD must be at least 12 characters")
+        secret = self.dashboard_session_secret
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("DASHBOARD_SESSION_SECRET must be at least 32 characters")
         return self
 
     @property
