@@ -12,7 +12,7 @@ from jobs.dashboard import create_dashboard, dashboard_router
 from jobs.db.models import FailedJob
 from jobs.errors import ConfigurationError
 from jobs.failures import record_failed_job
-from jobs.settings import Settings
+from jobs.settings import Settings, load_settings
 from jobs.web import make_lifespan
 from tests.dashboard_support import (
     LLM_KEY,
@@ -216,3 +216,21 @@ async def test_the_session_cookie_is_http_only_and_same_site(settings: Settings)
     async with app.router.lifespan_context(app), client_of(app) as client:
         cookie = (await client.get("/")).headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [
+        ({"dashboard_username": "ops"}, "DASHBOARD_USERNAME and DASHBOARD_PASSWORD"),
+        ({"dashboard_username": "ops", "dashboard_password": "short"}, "at least 12"),
+        ({"dashboard_session_secret": "too short"}, "DASHBOARD_SESSION_SECRET"),
+        ({"dashboard_jaeger_url": "jaeger:16686"}, "DASHBOARD_JAEGER_URL: must be an http"),
+        ({"dashboard_refresh_seconds": "0.1"}, "DASHBOARD_REFRESH_SECONDS"),
+    ],
+)
+def test_dashboard_settings_refuse_unsafe_or_malformed_values(
+    values: dict[str, str], error: str
+) -> None:
+    """A user without a password, a short password or secret, a bad URL: one line naming it."""
+    with pytest.raises(ConfigurationError, match=error):
+        load_settings(**values)
