@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from jobs.constants import FAMILIES, queue_name
+from jobs.constants import queue_name
 from jobs.failures import count_failed_since
+from jobs.families import known_families
 from jobs.monitor import WorkerInfo, live_workers, queue_stats
 from jobs.outcome_report import DomainOutcomes, domain_outcomes
 from jobs.throughput import finished_since
@@ -22,8 +23,8 @@ THROUGHPUT_MINUTES = 5
 
 
 def dashboard_families() -> list[str]:
-    """The families the dashboard shows."""
-    return list(FAMILIES)
+    """The families the dashboard shows: the built-in ones and the backend's."""
+    return list(known_families())
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs.constants import FAMILIES
 from jobs.db.models import User
 from jobs.email.daily import SUMMARY_TIME
 from jobs.registry import spec_of
 from jobs.schedule import Schedule
 from jobs.settings import Settings
+from jobs.worker import FamilyWorkerSettings
 
 __all__ = ["CronRow", "SummaryZone", "cron_rows", "summary_zones"]
 
@@ -45,13 +47,20 @@ class SummaryZone:
     known: bool
 
 
+def _worker_settings() -> dict[str, type[FamilyWorkerSettings]]:
+    """Each family's ``WorkerSettings`` class, the built-in ones imported first."""
+    for family in FAMILIES:
+        importlib.import_module(f"jobs.{family}")
+    return {cls.family: cls for cls in FamilyWorkerSettings.__subclasses__()}
+
+
 def cron_rows(settings: Settings, families: list[str], now: dt.datetime) -> list[CronRow]:
     """The cron jobs each family's ``WorkerSettings`` declares, with the next runs after ``now``."""
     rows = []
     zone = settings.timezone
+    declared = _worker_settings()
     for family in families:
-        worker_settings = importlib.import_module(f"jobs.{family}").WorkerSettings
-        for entry in getattr(worker_settings, "_declared_crons", ()):
+        for entry in getattr(declared.get(family), "_declared_crons", ()):
             schedule = Schedule.parse(entry.expression, zone, second=entry.second)
             runs = [run.astimezone(zone) for run in schedule.upcoming(now, NEXT_RUNS)]
             rows.append(CronRow(family, spec_of(entry.job).name, entry.expression, str(zone), runs))
