@@ -103,3 +103,18 @@ async def test_a_job_detail_has_status_arguments_and_after_running_the_result(
     assert done.result is not None and '"label": "seven"' in done.result
     missing = await read_job(pool, sessions, "no-such-job", redact)
     assert not missing.found
+
+
+async def test_a_family_of_the_backends_own_has_its_row_and_queue(
+    settings: Settings, pool: JobsPool, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The backend's ``reports`` family shows on the overview and its queued job on its page."""
+    from examples.backend import reports
+
+    await pool.enqueue_job("usage_report", user_id=5, _job_id="report-5")
+    overview = await read_overview(pool, sessions)
+    assert [(row.family, row.queued) for row in overview.families][-1] == (reports.REPORTS, 1)
+    page = await read_queue_page(pool, reports.REPORTS, "queued", 0, Redactor(settings))
+    assert [(job.job_id, job.name, job.arguments) for job in page.jobs] == [
+        ("report-5", "usage_report", {"user_id": 5, "webhook_url": None})
+    ]
