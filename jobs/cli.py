@@ -87,10 +87,11 @@ async def _operator_command(settings: Settings, args: argparse.Namespace) -> Rep
 
 
 def _run_worker(family: str, burst: bool) -> int:
-    from arq.worker import run_worker
+    from jobs.worker import create_worker
 
     module = importlib.import_module(f"jobs.{family}")
-    worker = run_worker(module.WorkerSettings, burst=burst)
+    worker = create_worker(module.WorkerSettings, burst=burst)
+    worker.run()
     return 1 if worker.jobs_failed and burst else 0
 
 

@@ -4,8 +4,9 @@
 job up by name (an unknown name raises :class:`UnknownJobError` at once), validates the
 arguments against its signature (:class:`JobArgumentsError`), opens a PRODUCER span
 ``send {queue}``, writes the trace context into the payload, and enqueues to the queue of the
-job's family. ARQ's own options (``_job_id``, ``_defer_by``, ``_defer_until``, ``_expires``,
-``_job_try``) keep their meaning. A ``_job_id`` outside :mod:`jobs.limits` raises
+job's family — in one round trip that also wakes an idle worker of that family (see
+:mod:`jobs.queue_scripts`). ARQ's own options (``_job_id``, ``_defer_by``, ``_defer_until``,
+``_expires``, ``_job_try``) keep their meaning. A ``_job_id`` outside :mod:`jobs.limits` raises
 :class:`InvalidJobIdError`, a payload over ``JOB_MAX_PAYLOAD_BYTES`` :class:`PayloadTooLargeError`.
 """
 
@@ -14,17 +15,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 from typing import Any
+from uuid import uuid4
 
 from arq.connections import ArqRedis
-from arq.jobs import Job, SerializationError
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import Job, SerializationError, serialize_job
+from arq.utils import timestamp_ms, to_ms, to_unix_ms
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 from redis.asyncio import ConnectionPool
 
-from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM, queue_name
+from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM, queue_name, wake_key
 from jobs.errors import JobArgumentsError, PayloadTooLargeError
 from jobs.families import known_families
 from jobs.limits import check_job_id
 from jobs.metrics import METRICS
+from jobs.queue_scripts import ENQUEUE, WAKE_CAP
 from jobs.registry import get_job
 from jobs.serializer import deserialize, payload_serializer
 from jobs.settings import Settings, get_settings
@@ -79,16 +85,17 @@ class JobsPool(ArqRedis):
         ) as span:
             payload[HEADERS_KWARG] = inject_headers()
             try:
-                job = await super().enqueue_job(
-                    spec.name,
-                    _job_id=_job_id,
-                    _queue_name=spec.queue,
-                    _defer_until=_defer_until,
-                    _defer_by=_defer_by,
-                    _expires=_expires,
-                    _job_try=_job_try,
-                    **payload,
-                )
+                with suppress_instrumentation():  # the send span stands for its one Redis call
+                    job = await self._enqueue_and_signal(
+                        spec.name,
+                        payload,
+                        queue=spec.queue,
+                        job_id=_job_id,
+                        defer_until=_defer_until,
+                        defer_by=_defer_by,
+                        expires=_expires,
+                        job_try=_job_try,
+                    )
             except Exception as exc:
                 if isinstance(exc, SerializationError) and isinstance(
                     exc.__cause__, PayloadTooLargeError
@@ -110,6 +117,47 @@ class JobsPool(ArqRedis):
                 spec.queue, spec.name, time.perf_counter() - started, sent=job is not None
             )
             return job
+
+    async def _enqueue_and_signal(
+        self,
+        name: str,
+        kwargs: dict[str, Any],
+        *,
+        queue: str,
+        job_id: str | None,
+        defer_until: dt.datetime | None,
+        defer_by: float | dt.timedelta | None,
+        expires: float | dt.timedelta | None,
+        job_try: int | None,
+    ) -> Job | None:
+        """ARQ's ``enqueue_job`` in one round trip, waking an idle worker of the queue.
+
+        The job, its score and expiry are exactly what ARQ would write; see
+        :mod:`jobs.queue_scripts`.
+        """
+        if defer_until and defer_by:
+            raise RuntimeError("use either 'defer_until' or 'defer_by' or neither, not both")
+        job_id = job_id or uuid4().hex
+        enqueue_time_ms = timestamp_ms()
+        defer_by_ms = to_ms(defer_by)
+        if defer_until is not None:
+            score = to_unix_ms(defer_until)
+        elif defer_by_ms:
+            score = enqueue_time_ms + defer_by_ms
+        else:
+            score = enqueue_time_ms
+        expires_ms = to_ms(expires) or score - enqueue_time_ms + self.expires_extra_ms
+        data = serialize_job(
+            name, (), kwargs, job_try, enqueue_time_ms, serializer=self.job_serializer
+        )
+        created = await ENQUEUE(
+            self,
+            [job_key_prefix + job_id, result_key_prefix + job_id, queue, wake_key(queue)],
+            [job_id, data, expires_ms, score, WAKE_CAP],
+        )
+        if not created:
+            return None
+        return Job(job_id, redis=self, _queue_name=queue, _deserializer=self.job_deserializer)
 
     async def job(self, job_id: str) -> Job:
         """A handle on job ``job_id`` (in whichever family's queue it waits): status and result."""

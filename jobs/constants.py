@@ -8,8 +8,10 @@ __all__ = [
     "MESSAGING_SYSTEM",
     "QUEUE_PREFIX",
     "REFUSED_PAYLOAD_JOB",
+    "WAKE_SUFFIX",
     "WORKER_KEY_PREFIX",
     "queue_name",
+    "wake_key",
 ]
 
 #: Every task family; each has its own module ``jobs.<family>`` and its own queue.
@@ -28,6 +30,10 @@ REFUSED_PAYLOAD_JOB: Final = "jobs:refused-payload"
 #: Prefix of each worker process's heartbeat record: ``jobs:worker:<family>:<host>:<pid>``.
 WORKER_KEY_PREFIX: Final = "jobs:worker:"
 
+#: Suffix of each queue's wake-up list (``jobs:queue:<family>:wake``): one entry per job
+#: enqueued through the client, popped by an idle worker blocked on it.
+WAKE_SUFFIX: Final = ":wake"
+
 #: Value of ``messaging.system`` on every span.
 MESSAGING_SYSTEM: Final = "arq"
 
@@ -35,3 +41,8 @@ MESSAGING_SYSTEM: Final = "arq"
 def queue_name(family: str) -> str:
     """The ARQ queue a family's jobs are enqueued to and its workers read."""
     return f"{QUEUE_PREFIX}{family}"
+
+
+def wake_key(queue: str) -> str:
+    """The wake-up list of ``queue``: producers push to it, idle workers block on it."""
+    return f"{queue}{WAKE_SUFFIX}"

@@ -188,9 +188,17 @@ def shutdown_telemetry() -> None:
         meter_provider.shutdown(timeout_millis=EXPORT_TIMEOUT_S * 1000)
 
 
+_tracer: tuple[trace.TracerProvider, trace.Tracer] | None = None
+
+
 def tracer() -> trace.Tracer:
-    """The tracer the runtime opens its spans with."""
-    return trace.get_tracer("jobs")
+    """The tracer the runtime opens its spans with (looked up once per tracer provider)."""
+    global _tracer
+    provider = trace.get_tracer_provider()
+    cached = _tracer
+    if cached is None or cached[0] is not provider:
+        cached = _tracer = (provider, provider.get_tracer("jobs"))
+    return cached[1]
 
 
 def instrument_http_client(client: httpx.AsyncClient) -> None:

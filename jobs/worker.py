@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from arq.connections import RedisSettings
-from arq.worker import func
+from arq.worker import func, get_kwargs
 
 from jobs.client import JobsPool
 from jobs.constants import queue_name
@@ -52,11 +52,12 @@ from jobs.telemetry import (
     instrument_redis_client,
     shutdown_telemetry,
 )
+from jobs.worker_loop import JobsWorker, adopt_running_worker
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
 
-__all__ = ["Cron", "FamilyWorkerSettings", "worker_options"]
+__all__ = ["Cron", "FamilyWorkerSettings", "create_worker", "worker_options"]
 
 logger = logging.getLogger("jobs.worker")
 
@@ -88,6 +89,7 @@ SettingsCheck = Callable[[Settings], object]
 
 def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
     async def startup(ctx: dict[str, Any]) -> None:
+        adopt_running_worker()  # `arq jobs.<family>.WorkerSettings` built ARQ's own Worker
         settings: Settings = ctx.get("settings") or get_settings()
         ctx["settings"] = settings
         if settings_check is not None:
@@ -231,3 +233,8 @@ class FamilyWorkerSettings:
         for key, value in options.items():
             if key in ("functions", "cron_jobs") or key not in cls.__dict__:
                 setattr(cls, key, value)
+
+
+def create_worker(settings_cls: type[FamilyWorkerSettings], **overrides: Any) -> JobsWorker:
+    """The family's worker, as ``arq`` would build it from ``settings_cls``, woken by producers."""
+    return JobsWorker(**{**get_kwargs(cast(Any, settings_cls)), **overrides})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from sqlalchemy import text
 
@@ -57,3 +58,16 @@ async def bad_query(ctx: JobContext) -> None:
     """Query a table that does not exist: the driver's error arrives wrapped by SQLAlchemy."""
     async with ctx.engine.connect() as connection:
         await connection.execute(text("SELECT * FROM no_such_table"))
+
+
+@job(family="email", name="test_stamp", retry=NO_RETRY)
+async def stamp(ctx: JobContext, seconds: float = 0.0) -> None:
+    """Record when the job started (Unix time, in the list ``started``), then sleep."""
+    await ctx.pool.rpush("started", repr(time.time()))
+    await asyncio.sleep(seconds)
+
+
+@job(family="email", name="test_cron_stamp", retry=NO_RETRY)
+async def cron_stamp(ctx: JobContext) -> None:
+    """Record this scheduled run's job id and when it started, as ``<job id>@<Unix time>``."""
+    await ctx.pool.rpush("cron_runs", f"{ctx.job_id}@{time.time()!r}")

@@ -1,4 +1,4 @@
-"""`arq jobs.email.WorkerSettings` as a subprocess delivers to a real SMTP server."""
+"""Worker processes (`arq jobs.email.WorkerSettings`, `python -m jobs worker`) as deployed."""
 
 from __future__ import annotations
 
@@ -19,27 +19,41 @@ from tests.smtp_server import SmtpServer
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("engine")
-async def test_arq_worker_process_delivers_an_enqueued_email(
-    pool: JobsPool, settings: Settings, smtp_server: SmtpServer, tmp_path: Path
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "command",
+    [[ARQ, "jobs.email.WorkerSettings"], [sys.executable, "-m", "jobs", "worker", "email"]],
+    ids=["arq", "python-m-jobs"],
+)
+async def test_worker_process_is_woken_by_an_enqueued_email(
+    pool: JobsPool,
+    settings: Settings,
+    smtp_server: SmtpServer,
+    tmp_path: Path,
+    command: list[str],
 ) -> None:
-    """An e-mail enqueued through the client reaches the SMTP server via the worker process."""
+    """An e-mail enqueued to an idle worker process (fallback poll 5 s) is sent within 2.5 s."""
+    env = worker_environment(settings)
+    env["WORKER_POLL_DELAY"] = "5"
     worker = subprocess.Popen(  # noqa: ASYNC220 - the worker must be a separate process
-        [ARQ, "jobs.email.WorkerSettings"],
-        env=worker_environment(settings),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
+        deadline = time.monotonic() + 30
+        while not await pool.exists("jobs:queue:email:health-check"):
+            assert worker.poll() is None, worker.communicate()[0]
+            assert time.monotonic() < deadline, "the worker never started its loop"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # idle, blocked on the wake-up list
+        sent = time.monotonic()
         job = await pool.enqueue_job(
             "send_email", to="process@example.com", subject="From a worker", text="delivered"
         )
         assert job is not None
-        deadline = time.monotonic() + 30
-        while not smtp_server.messages and time.monotonic() < deadline:
+        while not smtp_server.messages and time.monotonic() < sent + 30:
             assert worker.poll() is None, worker.communicate()[0]
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.01)
+        assert time.monotonic() - sent < 2.5
         [message] = smtp_server.messages
         assert message["Subject"] == "From a worker"
         assert message.get_content().strip() == "delivered"
