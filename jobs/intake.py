@@ -105,7 +105,7 @@ class QueueGuard:
         admitted = []
         for member, _ in rows:
             if member in problems:
-                await self._refuse(member, problems[member])
+                await self.refuse(member, problems[member])
                 continue
             admitted.append(member)
             self._admitted[member] = None
@@ -134,7 +134,8 @@ class QueueGuard:
                 problems[member] = "retry count is not an integer"
         return problems
 
-    async def _refuse(self, member: bytes, reason: str) -> None:
+    async def refuse(self, member: bytes, reason: str) -> None:
+        """Take ``member`` out of the queue and record it as a refused payload."""
         if not await self.redis.zrem(self.queue, member):
             return  # another worker refused it first
         job_key = job_key_prefix.encode() + member

@@ -7,7 +7,9 @@ The scripts below do the same work on the same keys atomically, in one round tri
 - :data:`ENQUEUE` stores the job and adds it to the queue unless a job or result with its id
   exists, and pushes a signal to the queue's wake-up list (kept short, see :data:`WAKE_CAP`);
 - :data:`CLAIM` takes up to N due jobs that no worker runs (setting their in-progress keys),
-  says whether due jobs were left for lack of slots, clears the wake-up list when none were
+  leaves out entries whose keys ARQ would fail on (for :class:`jobs.intake.QueueGuard` to
+  refuse), says whether due jobs were left for lack of slots, clears the wake-up list when none
+  were
   (signals for jobs it has seen would only wake workers for nothing),
   and returns the score of the next deferred job, so a worker knows when to look again;
 - :data:`FINISH` is ARQ's ``finish_job``, plus a signal when the job stays queued for a retry.
@@ -69,31 +71,54 @@ return 1
 )
 
 #: KEYS: queue, wake-up list. ARGV: now (ms), free slots, how many due jobs to look at,
-#: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0).
-#: Returns {claimed ids and scores, flat; 1 if due jobs were left; next deferred score or nil}.
+#: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0), job key
+#: prefix, retry key prefix.
+#: Returns {claimed ids and scores, flat; 1 if due jobs were left; ids and problems of due
+#: entries ARQ would fail on (a job or retry key of another type, a retry count that is not a
+#: number), flat, left unclaimed; next deferred score or nil}.
 CLAIM = LuaScript(
     """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES',
                        'LIMIT', 0, tonumber(ARGV[3]))
 local free = tonumber(ARGV[2])
 local claimed = {}
+local suspects = {}
 local left = 0
 for i = 1, #due, 2 do
-  local in_progress = ARGV[5] .. due[i]
+  local id = due[i]
+  local in_progress = ARGV[5] .. id
   if redis.call('EXISTS', in_progress) == 0 then
     if #claimed >= 2 * free then
       left = 1
       break
     end
-    redis.call('PSETEX', in_progress, ARGV[4], '1')
-    claimed[#claimed + 1] = due[i]
-    claimed[#claimed + 1] = due[i + 1]
+    local job_type = redis.call('TYPE', ARGV[7] .. id).ok
+    local retry_type = redis.call('TYPE', ARGV[8] .. id).ok
+    local problem = nil
+    if job_type ~= 'string' and job_type ~= 'none' then
+      problem = 'job key holds a ' .. job_type .. ', not a payload'
+    elseif retry_type ~= 'string' and retry_type ~= 'none' then
+      problem = 'retry count key holds a ' .. retry_type
+    elseif retry_type == 'string' then
+      local count = redis.call('GET', ARGV[8] .. id)
+      if #count > 15 or not string.match(count, '^%-?%d+$') then
+        problem = 'retry count is not an integer'
+      end
+    end
+    if problem then
+      suspects[#suspects + 1] = id
+      suspects[#suspects + 1] = problem
+    else
+      redis.call('PSETEX', in_progress, ARGV[4], '1')
+      claimed[#claimed + 1] = id
+      claimed[#claimed + 1] = due[i + 1]
+    end
   end
 end
 if left == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
 local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES',
                          'LIMIT', 0, 1)
-return {claimed, left, later[2]}
+return {claimed, left, suspects, later[2]}
 """
 )
 

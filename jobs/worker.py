@@ -108,15 +108,17 @@ def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
         instrument_redis_client(jobs_pool)
         sessions = create_session_factory(engine)
         redactor = Redactor(settings)
-        QueueGuard(
+        guard = QueueGuard(
             ctx["redis"], queue_name(family), sessions, redactor, settings.job_max_payload_bytes
-        ).install()
+        )
+        guard.install()
         ctx.update(
             engine=engine,
             session_factory=sessions,
             http=http,
             jobs_pool=jobs_pool,
             redactor=redactor,
+            queue_guard=guard,
             family=family,
             heartbeat=asyncio.create_task(run_heartbeat(ctx["redis"], family, settings)),
         )

@@ -10,7 +10,9 @@ retries, aborts, health check and burst mode, and changes when it polls:
   pushes to in the round trip that enqueues a job, and polls when a signal arrives;
 - it polls at the latest when the next deferred job or cron run is due, and every
   ``WORKER_POLL_DELAY`` seconds as a fallback for producers that bypass the client;
-- it claims and finishes jobs with the one-round-trip scripts of :mod:`jobs.queue_scripts`.
+- it claims and finishes jobs with the one-round-trip scripts of :mod:`jobs.queue_scripts`;
+  queue entries ARQ would fail on are handed to the family's :class:`jobs.intake.QueueGuard`
+  (``ctx["queue_guard"]``), which refuses and records them.
 
 ``python -m jobs worker`` builds a :class:`JobsWorker`. ``arq jobs.<family>.WorkerSettings``
 builds ARQ's own ``Worker`` (ARQ offers no setting for the class); the family's start-up hook
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 import time
 from typing import Any, cast
@@ -40,6 +43,8 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from jobs.constants import wake_key
+from jobs.intake import QueueGuard
+from jobs.limits import job_id_problem
 from jobs.queue_scripts import CLAIM, FINISH, WAKE_CAP
 
 __all__ = ["JobsWorker", "adopt_running_worker"]
@@ -106,21 +111,37 @@ class JobsWorker(Worker):
                 in_progress_key_prefix,
                 # after a timed poll the list is empty, or the BLPOP would have returned
                 0 if self._timed_poll else 1,
+                job_key_prefix,
+                retry_key_prefix,
             ],
         )
         claimed: list[bytes] = reply[0]
         self._work_left = bool(reply[1])
         self._next_due = None
-        if len(reply) > 2:
-            due_in = float(reply[2]) / 1000 - time.time()
+        if len(reply) > 3:
+            due_in = float(reply[3]) / 1000 - time.time()
             self._next_due = self.loop.time() + max(0.0, due_in)
+        guard: QueueGuard | None = self.ctx.get("queue_guard")
+        refused = [(reply[2][i], reply[2][i + 1].decode()) for i in range(0, len(reply[2]), 2)]
         for index in range(0, len(claimed), 2):
-            job_id = claimed[index].decode()
+            member, score = claimed[index], float(claimed[index + 1])
+            problem = job_id_problem(member) or (
+                None if math.isfinite(score) else f"score {score} is not a time"
+            )
+            if problem is not None:
+                refused.append((member, problem))
+                await self.pool.delete(in_progress_key_prefix.encode() + member)
+                continue
             await self.sem.acquire()  # ARQ's semaphore stays in step with job_counter
             self.job_counter += 1
-            task = self.loop.create_task(self.run_job(job_id, int(float(claimed[index + 1]))))
+            job_id = member.decode()
+            task = self.loop.create_task(self.run_job(job_id, int(score)))
             task.add_done_callback(self._job_done)
             self.tasks[job_id] = task
+        for member, problem in refused:
+            if guard is None:
+                raise RuntimeError(f"queue entry {member!r}: {problem}")
+            await guard.refuse(member, problem)
 
     def _job_done(self, _: asyncio.Task[Any]) -> None:
         self._release_sem_dec_counter_on_complete()
