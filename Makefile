@@ -1,7 +1,8 @@
 # One entry point for people and CI.
 #   make worker            set up, migrate, and run the email worker (FAMILY=email)
 #   make test              lint, type-check and run the whole test suite
-#   make bench             print the benchmarks (e-mail delivery, sync, backup, telemetry, dashboard)
+#   make bench             print the benchmarks (the runtime against ARQ and SAQ, e-mail delivery,
+#                          sync, backup, telemetry, dashboard)
 #   make lock              pin the image's dependencies (after changing pyproject.toml's)
 
 PYTHON ?= python3
@@ -31,6 +32,8 @@ test: lint
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m benchmarks.runtime
 	$(BIN)/python -m benchmarks.email_delivery
 	$(BIN)/python -m benchmarks.sync
 	$(BIN)/python -m benchmarks.backup

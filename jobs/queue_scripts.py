@@ -9,10 +9,10 @@ The scripts below do the same work on the same keys atomically, in one round tri
 - :data:`CLAIM` takes up to N due jobs that no worker runs (setting their in-progress keys),
   leaves out entries whose keys ARQ would fail on (for :class:`jobs.intake.QueueGuard` to
   refuse), says whether due jobs were left for lack of slots, clears the wake-up list when none
-  were
-  (signals for jobs it has seen would only wake workers for nothing),
-  and returns the score of the next deferred job, so a worker knows when to look again;
-- :data:`FINISH` is ARQ's ``finish_job``, plus a signal when the job stays queued for a retry.
+  were (those signals would only wake workers for nothing), and returns the score of the next
+  deferred job, so a worker knows when to look again;
+- :data:`FINISH` is ARQ's ``finish_job``, plus a signal when the job stays queued for a retry,
+  and — while due jobs wait — the claim of the next one for the slot it frees.
 
 Keys and values are ARQ's (``arq.constants``), so plain ARQ clients and workers still read
 and write the same queue. Redis Cluster is not supported (nor is it by ARQ).
@@ -70,6 +70,53 @@ return 1
 """
 )
 
+#: Claims up to ``free`` due jobs of ``queue``; see CLAIM for the reply.
+_CLAIM_FUNCTION = """
+local function claim(queue, wake, now, free, scan, ttl, prefix, clear, job_prefix, retry_prefix)
+  local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES',
+                         'LIMIT', 0, tonumber(scan))
+  free = tonumber(free)
+  local claimed = {}
+  local suspects = {}
+  local left = 0
+  for i = 1, #due, 2 do
+    local id = due[i]
+    local in_progress = prefix .. id
+    if redis.call('EXISTS', in_progress) == 0 then
+      if #claimed >= 2 * free then
+        left = 1
+        break
+      end
+      local job_type = redis.call('TYPE', job_prefix .. id).ok
+      local retry_type = redis.call('TYPE', retry_prefix .. id).ok
+      local problem = nil
+      if job_type ~= 'string' and job_type ~= 'none' then
+        problem = 'job key holds a ' .. job_type .. ', not a payload'
+      elseif retry_type ~= 'string' and retry_type ~= 'none' then
+        problem = 'retry count key holds a ' .. retry_type
+      elseif retry_type == 'string' then
+        local count = redis.call('GET', retry_prefix .. id)
+        if #count > 15 or not string.match(count, '^%-?%d+$') then
+          problem = 'retry count is not an integer'
+        end
+      end
+      if problem then
+        suspects[#suspects + 1] = id
+        suspects[#suspects + 1] = problem
+      else
+        redis.call('PSETEX', in_progress, ttl, '1')
+        claimed[#claimed + 1] = id
+        claimed[#claimed + 1] = due[i + 1]
+      end
+    end
+  end
+  if left == 0 and clear == '1' then redis.call('DEL', wake) end
+  local later = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES',
+                           'LIMIT', 0, 1)
+  return {claimed, left, suspects, later[2]}
+end
+"""
+
 #: KEYS: queue, wake-up list. ARGV: now (ms), free slots, how many due jobs to look at,
 #: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0), job key
 #: prefix, retry key prefix.
@@ -77,56 +124,21 @@ return 1
 #: entries ARQ would fail on (a job or retry key of another type, a retry count that is not a
 #: number), flat, left unclaimed; next deferred score or nil}.
 CLAIM = LuaScript(
-    """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES',
-                       'LIMIT', 0, tonumber(ARGV[3]))
-local free = tonumber(ARGV[2])
-local claimed = {}
-local suspects = {}
-local left = 0
-for i = 1, #due, 2 do
-  local id = due[i]
-  local in_progress = ARGV[5] .. id
-  if redis.call('EXISTS', in_progress) == 0 then
-    if #claimed >= 2 * free then
-      left = 1
-      break
-    end
-    local job_type = redis.call('TYPE', ARGV[7] .. id).ok
-    local retry_type = redis.call('TYPE', ARGV[8] .. id).ok
-    local problem = nil
-    if job_type ~= 'string' and job_type ~= 'none' then
-      problem = 'job key holds a ' .. job_type .. ', not a payload'
-    elseif retry_type ~= 'string' and retry_type ~= 'none' then
-      problem = 'retry count key holds a ' .. retry_type
-    elseif retry_type == 'string' then
-      local count = redis.call('GET', ARGV[8] .. id)
-      if #count > 15 or not string.match(count, '^%-?%d+$') then
-        problem = 'retry count is not an integer'
-      end
-    end
-    if problem then
-      suspects[#suspects + 1] = id
-      suspects[#suspects + 1] = problem
-    else
-      redis.call('PSETEX', in_progress, ARGV[4], '1')
-      claimed[#claimed + 1] = id
-      claimed[#claimed + 1] = due[i + 1]
-    end
-  end
-end
-if left == 0 and ARGV[6] == '1' then redis.call('DEL', KEYS[2]) end
-local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES',
-                         'LIMIT', 0, 1)
-return {claimed, left, suspects, later[2]}
+    _CLAIM_FUNCTION
+    + """
+return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
+             ARGV[8])
 """
 )
 
 #: KEYS: in-progress, job, retry, result, queue, abort set, wake-up list.
 #: ARGV: job id, finished (1/0), result ('' for none), result expiry (ms, 0 for never),
-#: score increment (0 for none), keep the in-progress key for (ms, -1 to delete it), cap.
+#: score increment (0 for none), keep the in-progress key for (ms, -1 to delete it), cap,
+#: then claim the next job (1/0), and CLAIM's ARGV 1, 3, 4, 5, 7 and 8.
+#: Returns 1, or CLAIM's reply when it claims the next job.
 FINISH = LuaScript(
-    """
+    _CLAIM_FUNCTION
+    + """
 if tonumber(ARGV[6]) < 0 then
   redis.call('DEL', KEYS[1])
 else
@@ -148,6 +160,10 @@ else
   if redis.call('LPUSH', KEYS[7], '1') > 2 * tonumber(ARGV[7]) then
     redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[7]) - 1)
   end
+end
+if ARGV[8] == '1' then
+  return claim(KEYS[5], KEYS[7], ARGV[9], 1, ARGV[10], ARGV[11], ARGV[12], '1', ARGV[13],
+               ARGV[14])
 end
 return 1
 """

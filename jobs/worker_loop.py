@@ -99,22 +99,26 @@ class JobsWorker(Worker):
                 del self.tasks[job_id]
                 task.result()  # errors in run_job propagate, as in ARQ
 
+    def _claim_arguments(self) -> list[Any]:
+        """CLAIM's ARGV 1 and 3 to 8 (the free slots, ARGV 2, go between)."""
+        return [
+            timestamp_ms(),
+            self.queue_read_limit,
+            int(self.in_progress_timeout_s * 1000),
+            in_progress_key_prefix,
+            # after a timed poll the list is empty, or the BLPOP would have returned
+            0 if self._timed_poll else 1,
+            job_key_prefix,
+            retry_key_prefix,
+        ]
+
     async def _claim_and_start(self, limit: int) -> None:
-        reply = await CLAIM(
-            self.pool,
-            [self.queue_name, self._wake_key],
-            [
-                timestamp_ms(),
-                limit,
-                self.queue_read_limit,
-                int(self.in_progress_timeout_s * 1000),
-                in_progress_key_prefix,
-                # after a timed poll the list is empty, or the BLPOP would have returned
-                0 if self._timed_poll else 1,
-                job_key_prefix,
-                retry_key_prefix,
-            ],
-        )
+        now, *rest = self._claim_arguments()
+        reply = await CLAIM(self.pool, [self.queue_name, self._wake_key], [now, limit, *rest])
+        await self._start_claimed(reply)
+
+    async def _start_claimed(self, reply: list[Any], reserved: bool = False) -> None:
+        """Start the jobs of a CLAIM reply; ``reserved``: a permit is held for the first."""
         claimed: list[bytes] = reply[0]
         self._work_left = bool(reply[1])
         self._next_due = None
@@ -132,12 +136,17 @@ class JobsWorker(Worker):
                 refused.append((member, problem))
                 await self.pool.delete(in_progress_key_prefix.encode() + member)
                 continue
-            await self.sem.acquire()  # ARQ's semaphore stays in step with job_counter
+            if reserved:
+                reserved = False
+            else:
+                await self.sem.acquire()  # ARQ's semaphore stays in step with job_counter
             self.job_counter += 1
             job_id = member.decode()
             task = self.loop.create_task(self.run_job(job_id, int(score)))
             task.add_done_callback(self._job_done)
             self.tasks[job_id] = task
+        if reserved:
+            self.sem.release()
         for member, problem in refused:
             if guard is None:
                 raise RuntimeError(f"queue entry {member!r}: {problem}")
@@ -145,7 +154,7 @@ class JobsWorker(Worker):
 
     def _job_done(self, _: asyncio.Task[Any]) -> None:
         self._release_sem_dec_counter_on_complete()
-        if self._wake_on_slot:
+        if self._wake_on_slot and (self.burst or self.job_counter < self.max_jobs):
             self._wake()
 
     async def finish_job(
@@ -158,30 +167,58 @@ class JobsWorker(Worker):
         incr_score: int | None,
         keep_in_progress: float | None,
     ) -> None:
-        """ARQ's ``finish_job`` in one round trip; a job kept for a retry wakes a worker."""
+        """ARQ's ``finish_job`` in one round trip; a job kept for a retry wakes a worker.
+
+        While due jobs wait, the same round trip claims the next one for the slot this job
+        frees (it starts at once, taking ARQ's spare semaphore permit until this job's task
+        ends), so a busy worker refills its slots without going through its loop.
+        """
         forever = keep_result_forever or result_timeout_s is None
         expire_ms = 0 if forever else to_ms(result_timeout_s)
-        await FINISH(
-            self.pool,
-            [
-                in_progress_key_prefix + job_id,
-                job_key_prefix + job_id,
-                retry_key_prefix + job_id,
-                result_key_prefix + job_id,
-                self.queue_name,
-                abort_jobs_ss,
-                self._wake_key,
-            ],
-            [
-                job_id,
-                1 if finish else 0,
-                result_data or b"",
-                expire_ms,
-                incr_score or 0,
-                -1 if keep_in_progress is None else to_ms(keep_in_progress),
-                WAKE_CAP,
-            ],
+        chain = (
+            self._work_left
+            and self.allow_pick_jobs
+            and not (self.burst and self.max_burst_jobs >= 0)
+            and not self.sem.locked()
         )
+        if chain:
+            await self.sem.acquire()  # free at once: checked just above
+        now, scan, ttl, prefix, _, job_prefix, retry_prefix = self._claim_arguments()
+        try:
+            reply = await FINISH(
+                self.pool,
+                [
+                    in_progress_key_prefix + job_id,
+                    job_key_prefix + job_id,
+                    retry_key_prefix + job_id,
+                    result_key_prefix + job_id,
+                    self.queue_name,
+                    abort_jobs_ss,
+                    self._wake_key,
+                ],
+                [
+                    job_id,
+                    1 if finish else 0,
+                    result_data or b"",
+                    expire_ms,
+                    incr_score or 0,
+                    -1 if keep_in_progress is None else to_ms(keep_in_progress),
+                    WAKE_CAP,
+                    1 if chain else 0,
+                    now,
+                    scan,
+                    ttl,
+                    prefix,
+                    job_prefix,
+                    retry_prefix,
+                ],
+            )
+        except BaseException:
+            if chain:
+                self.sem.release()
+            raise
+        if chain:
+            await self._start_claimed(reply, reserved=True)
 
     # --- waiting: for a free slot, a signal, the next due job or the fallback poll -----------
 
