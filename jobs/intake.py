@@ -134,6 +134,10 @@ class QueueGuard:
                 problems[member] = "retry count is not an integer"
         return problems
 
+    async def key_problem(self, member: bytes) -> str | None:
+        """What is wrong with the keys of queue entry ``member``, if anything."""
+        return (await self._key_problems([member])).get(member)
+
     async def refuse(self, member: bytes, reason: str) -> None:
         """Take ``member`` out of the queue and record it as a refused payload."""
         if not await self.redis.zrem(self.queue, member):

@@ -6,11 +6,10 @@ The scripts below do the same work on the same keys atomically, in one round tri
 
 - :data:`ENQUEUE` stores the job and adds it to the queue unless a job or result with its id
   exists, and pushes a signal to the queue's wake-up list (kept short, see :data:`WAKE_CAP`);
-- :data:`CLAIM` takes up to N due jobs that no worker runs (setting their in-progress keys),
-  leaves out entries whose keys ARQ would fail on (for :class:`jobs.intake.QueueGuard` to
-  refuse), says whether due jobs were left for lack of slots, clears the wake-up list when none
-  were (those signals would only wake workers for nothing), and returns the score of the next
-  deferred job, so a worker knows when to look again;
+- :data:`CLAIM` takes up to N due jobs that no worker runs (setting their in-progress keys;
+  one MGET tells which run), says whether due jobs were left for lack of slots, and when none
+  were, clears the wake-up list (those signals would only wake workers for nothing) and returns
+  the score of the next deferred job, so a worker knows when to look again;
 - :data:`FINISH` is ARQ's ``finish_job``, plus a signal when the job stays queued for a retry,
   and — while due jobs wait — the claim of the next one for the slot it frees.
 
@@ -72,75 +71,58 @@ return 1
 
 #: Claims up to ``free`` due jobs of ``queue``; see CLAIM for the reply.
 _CLAIM_FUNCTION = """
-local function claim(queue, wake, now, free, scan, ttl, prefix, clear, job_prefix, retry_prefix)
+local function claim(queue, wake, now, free, scan, ttl, prefix, clear)
   local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES',
                          'LIMIT', 0, tonumber(scan))
   free = tonumber(free)
   local claimed = {}
-  local suspects = {}
   local left = 0
-  for i = 1, #due, 2 do
-    local id = due[i]
-    local in_progress = prefix .. id
-    if redis.call('EXISTS', in_progress) == 0 then
-      if #claimed >= 2 * free then
-        left = 1
-        break
-      end
-      local job_type = redis.call('TYPE', job_prefix .. id).ok
-      local retry_type = redis.call('TYPE', retry_prefix .. id).ok
-      local problem = nil
-      if job_type ~= 'string' and job_type ~= 'none' then
-        problem = 'job key holds a ' .. job_type .. ', not a payload'
-      elseif retry_type ~= 'string' and retry_type ~= 'none' then
-        problem = 'retry count key holds a ' .. retry_type
-      elseif retry_type == 'string' then
-        local count = redis.call('GET', retry_prefix .. id)
-        if #count > 15 or not string.match(count, '^%-?%d+$') then
-          problem = 'retry count is not an integer'
+  if #due > 0 then
+    local keys = {}
+    for i = 1, #due, 2 do keys[#keys + 1] = prefix .. due[i] end
+    local running = redis.call('MGET', unpack(keys))
+    for i = 1, #keys do
+      if not running[i] then
+        if #claimed >= 2 * free then
+          left = 1
+          break
         end
-      end
-      if problem then
-        suspects[#suspects + 1] = id
-        suspects[#suspects + 1] = problem
-      else
-        redis.call('PSETEX', in_progress, ttl, '1')
-        claimed[#claimed + 1] = id
-        claimed[#claimed + 1] = due[i + 1]
+        redis.call('PSETEX', keys[i], ttl, '1')
+        claimed[#claimed + 1] = due[2 * i - 1]
+        claimed[#claimed + 1] = due[2 * i]
       end
     end
   end
-  if left == 0 and clear == '1' then redis.call('DEL', wake) end
+  if left == 1 then return {claimed, left} end
+  if clear == '1' then redis.call('DEL', wake) end
   local later = redis.call('ZRANGEBYSCORE', queue, '(' .. now, '+inf', 'WITHSCORES',
                            'LIMIT', 0, 1)
-  return {claimed, left, suspects, later[2]}
+  return {claimed, left, later[2]}
 end
 """
 
 #: KEYS: queue, wake-up list. ARGV: now (ms), free slots, how many due jobs to look at,
-#: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0), job key
-#: prefix, retry key prefix.
-#: Returns {claimed ids and scores, flat; 1 if due jobs were left; ids and problems of due
-#: entries ARQ would fail on (a job or retry key of another type, a retry count that is not a
-#: number), flat, left unclaimed; next deferred score or nil}.
+#: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0).
+#: Returns {claimed ids and scores, flat; 1 if due jobs were left; when none were left, the
+#: next deferred job's score or nil}.
 CLAIM = LuaScript(
     _CLAIM_FUNCTION
     + """
-return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
-             ARGV[8])
+return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
 """
 )
 
 #: KEYS: in-progress, job, retry, result, queue, abort set, wake-up list.
 #: ARGV: job id, finished (1/0), result ('' for none), result expiry (ms, 0 for never),
 #: score increment (0 for none), keep the in-progress key for (ms, -1 to delete it), cap,
-#: then claim the next job (1/0), and CLAIM's ARGV 1, 3, 4, 5, 7 and 8.
+#: then claim the next job (1/0), and CLAIM's ARGV 1, 3, 4 and 5.
 #: Returns 1, or CLAIM's reply when it claims the next job.
 FINISH = LuaScript(
     _CLAIM_FUNCTION
     + """
+local gone = {}
 if tonumber(ARGV[6]) < 0 then
-  redis.call('DEL', KEYS[1])
+  gone[1] = KEYS[1]
 else
   redis.call('PEXPIRE', KEYS[1], ARGV[6])
 end
@@ -152,7 +134,8 @@ if ARGV[2] == '1' then
       redis.call('SET', KEYS[4], ARGV[3], 'PX', ARGV[4])
     end
   end
-  redis.call('DEL', KEYS[3], KEYS[2])
+  gone[#gone + 1] = KEYS[3]
+  gone[#gone + 1] = KEYS[2]
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('ZREM', KEYS[5], ARGV[1])
 else
@@ -161,9 +144,9 @@ else
     redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[7]) - 1)
   end
 end
+if #gone > 0 then redis.call('DEL', unpack(gone)) end
 if ARGV[8] == '1' then
-  return claim(KEYS[5], KEYS[7], ARGV[9], 1, ARGV[10], ARGV[11], ARGV[12], '1', ARGV[13],
-               ARGV[14])
+  return claim(KEYS[5], KEYS[7], ARGV[9], 1, ARGV[10], ARGV[11], ARGV[12], '1')
 end
 return 1
 """

@@ -11,8 +11,9 @@ retries, aborts, health check and burst mode, and changes when it polls:
 - it polls at the latest when the next deferred job or cron run is due, and every
   ``WORKER_POLL_DELAY`` seconds as a fallback for producers that bypass the client;
 - it claims and finishes jobs with the one-round-trip scripts of :mod:`jobs.queue_scripts`;
-  queue entries ARQ would fail on are handed to the family's :class:`jobs.intake.QueueGuard`
-  (``ctx["queue_guard"]``), which refuses and records them.
+  a claimed entry ARQ cannot run (an id or score ARQ would choke on, or keys on which Redis
+  refuses ARQ's commands) is handed to the family's :class:`jobs.intake.QueueGuard`
+  (``ctx["queue_guard"]``), which takes it out of the queue and records it.
 
 ``python -m jobs worker`` builds a :class:`JobsWorker`. ``arq jobs.<family>.WorkerSettings``
 builds ARQ's own ``Worker`` (ARQ offers no setting for the class); the family's start-up hook
@@ -40,7 +41,7 @@ from arq.constants import (
 )
 from arq.utils import timestamp_ms, to_ms
 from arq.worker import Worker
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from jobs.constants import wake_key
 from jobs.intake import QueueGuard
@@ -80,7 +81,7 @@ class JobsWorker(Worker):
     # --- one iteration of ARQ's loop: cron, claim, aborts, then wait -------------------------
 
     async def _poll_iteration(self) -> None:
-        self._reap_finished_tasks()
+        await self._reap_finished_tasks()
         limit = self.max_jobs - self.job_counter
         if self.burst and self.max_burst_jobs >= 0:
             limit = min(limit, self.max_burst_jobs - self._jobs_started())
@@ -93,14 +94,22 @@ class JobsWorker(Worker):
             await self._cancel_aborted_jobs()
         await self._wait_for_work()
 
-    def _reap_finished_tasks(self) -> None:
+    async def _reap_finished_tasks(self) -> None:
         for job_id, task in list(self.tasks.items()):
-            if task.done():
-                del self.tasks[job_id]
-                task.result()  # errors in run_job propagate, as in ARQ
+            if not task.done():
+                continue
+            del self.tasks[job_id]
+            error = None if task.cancelled() else task.exception()
+            if isinstance(error, ResponseError) and self.ctx.get("queue_guard") is not None:
+                # Redis refused ARQ's own commands on the entry: its keys are not what ARQ wrote
+                guard: QueueGuard = self.ctx["queue_guard"]
+                member = job_id.encode()
+                await self._refuse(member, await guard.key_problem(member) or str(error))
+                continue
+            task.result()  # other errors in run_job propagate, as in ARQ
 
     def _claim_arguments(self) -> list[Any]:
-        """CLAIM's ARGV 1 and 3 to 8 (the free slots, ARGV 2, go between)."""
+        """CLAIM's ARGV 1 and 3 to 6 (the free slots, ARGV 2, go between)."""
         return [
             timestamp_ms(),
             self.queue_read_limit,
@@ -108,8 +117,6 @@ class JobsWorker(Worker):
             in_progress_key_prefix,
             # after a timed poll the list is empty, or the BLPOP would have returned
             0 if self._timed_poll else 1,
-            job_key_prefix,
-            retry_key_prefix,
         ]
 
     async def _claim_and_start(self, limit: int) -> None:
@@ -122,11 +129,10 @@ class JobsWorker(Worker):
         claimed: list[bytes] = reply[0]
         self._work_left = bool(reply[1])
         self._next_due = None
-        if len(reply) > 3:
-            due_in = float(reply[3]) / 1000 - time.time()
+        if len(reply) > 2:
+            due_in = float(reply[2]) / 1000 - time.time()
             self._next_due = self.loop.time() + max(0.0, due_in)
-        guard: QueueGuard | None = self.ctx.get("queue_guard")
-        refused = [(reply[2][i], reply[2][i + 1].decode()) for i in range(0, len(reply[2]), 2)]
+        refused: list[tuple[bytes, str]] = []
         for index in range(0, len(claimed), 2):
             member, score = claimed[index], float(claimed[index + 1])
             problem = job_id_problem(member) or (
@@ -134,7 +140,6 @@ class JobsWorker(Worker):
             )
             if problem is not None:
                 refused.append((member, problem))
-                await self.pool.delete(in_progress_key_prefix.encode() + member)
                 continue
             if reserved:
                 reserved = False
@@ -148,9 +153,15 @@ class JobsWorker(Worker):
         if reserved:
             self.sem.release()
         for member, problem in refused:
-            if guard is None:
-                raise RuntimeError(f"queue entry {member!r}: {problem}")
-            await guard.refuse(member, problem)
+            await self._refuse(member, problem)
+
+    async def _refuse(self, member: bytes, problem: str) -> None:
+        """Hand a claimed queue entry ARQ cannot run to the family's guard, which records it."""
+        guard: QueueGuard | None = self.ctx.get("queue_guard")
+        if guard is None:
+            raise RuntimeError(f"queue entry {member!r}: {problem}")
+        await guard.refuse(member, problem)
+        await self.pool.delete(in_progress_key_prefix.encode() + member)
 
     def _job_done(self, _: asyncio.Task[Any]) -> None:
         self._release_sem_dec_counter_on_complete()
@@ -183,7 +194,7 @@ class JobsWorker(Worker):
         )
         if chain:
             await self.sem.acquire()  # free at once: checked just above
-        now, scan, ttl, prefix, _, job_prefix, retry_prefix = self._claim_arguments()
+        now, scan, ttl, prefix, _ = self._claim_arguments()
         try:
             reply = await FINISH(
                 self.pool,
@@ -209,8 +220,6 @@ class JobsWorker(Worker):
                     scan,
                     ttl,
                     prefix,
-                    job_prefix,
-                    retry_prefix,
                 ],
             )
         except BaseException:
