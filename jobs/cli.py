@@ -3,8 +3,8 @@
 Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back), ``worker
 FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …``,
 ``jobs`` (list the declared jobs), ``health`` and ``status`` (workers and queues),
-``failed list|show|requeue|purge``, ``emails failed`` and ``restore ARCHIVE`` (restore a
-user's backup).
+``failed list|show|requeue|purge``, ``emails failed``, ``restore ARCHIVE`` (restore a
+user's backup) and ``accounts list|reactivate`` (connected accounts by state).
 """
 
 from __future__ import annotations
@@ -139,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     ).add_argument("--limit", type=int, default=50)
     restore = commands.add_parser("restore", help="verify a user's backup and restore its rows")
     restore.add_argument("archive", help="a backup file from BACKUP_DIR/<user id>/")
+    accounts = commands.add_parser("accounts", help="connected accounts by state; reactivate one")
+    account_actions = accounts.add_subparsers(dest="action", required=True)
+    account_actions.add_parser("list", help="Google accounts and Notion integrations").add_argument(
+        "--state", choices=("active", "error", "needs_reconsent")
+    )
+    reactivate = account_actions.add_parser("reactivate", help="set an account active again")
+    reactivate.add_argument("kind", choices=("google", "notion"))
+    reactivate.add_argument("account_id", type=int)
     return parser
 
 
@@ -216,4 +224,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         from jobs.files.restore_command import restore_archive
 
         print(asyncio.run(restore_archive(settings, args.archive)))
+    elif args.command == "accounts":
+        from jobs.sync.accounts_command import list_accounts, reactivate_account
+
+        if args.action == "list":
+            print(asyncio.run(list_accounts(settings, args.state)))
+        else:
+            print(asyncio.run(reactivate_account(settings, args.kind, args.account_id)))
     return 0

@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     sync_backoff_base_seconds: PositiveFloat = 0.5
     sync_max_wait_seconds: PositiveFloat = 30.0
     sync_lease_seconds: Annotated[float, Field(ge=1.0)] = 30.0
+    sync_error_retry_base_seconds: PositiveFloat = 900.0
+    sync_error_retry_max_seconds: PositiveFloat = 86400.0
 
     # monitoring dashboard (jobs.dashboard): off unless enabled, behind credentials
     dashboard_enabled: bool = False

@@ -119,6 +119,56 @@ async def test_google_injects_429_with_retry_after(google: FakeGoogleCalendar) -
     assert (await list_events(google, access)).status_code == 200
 
 
+async def test_google_calendar_list_pages_syncs_and_tombstones_removed_calendars(
+    google: FakeGoogleCalendar,
+) -> None:
+    """The calendar list pages like events; its sync token brings removed calendars as deleted."""
+    access, _ = google.grant()
+    holidays = google.add_calendar("en.usa#holiday@group.v.calendar.google.com", "Holidays")
+    team = google.add_calendar("team+ops@group.calendar.google.com", "Team", role="reader")
+    headers = {"Authorization": f"Bearer {access}"}
+    async with httpx.AsyncClient(base_url=google.base_url, headers=headers) as client:
+        url = "/calendar/v3/users/me/calendarList"
+        first = (await client.get(url, params={"maxResults": 2})).json()
+        second = (
+            await client.get(url, params={"maxResults": 2, "pageToken": first["nextPageToken"]})
+        ).json()
+        entries = first["items"] + second["items"]
+        assert {e["id"] for e in entries} == {google.owner, holidays, team}
+        assert [e["id"] for e in entries if e.get("primary")] == [google.owner]
+        google.remove_calendar(team)
+        changes = (await client.get(url, params={"syncToken": second["nextSyncToken"]})).json()
+        assert changes["items"] == [
+            {"kind": "calendar#calendarListEntry", "id": team, "deleted": True}
+        ]
+        google.expire_sync_tokens()
+        expired = await client.get(url, params={"syncToken": changes["nextSyncToken"]})
+        assert expired.status_code == 410
+
+
+async def test_google_takes_calendar_ids_from_the_decoded_path(
+    google: FakeGoogleCalendar,
+) -> None:
+    """An encoded id reaches its calendar; sent raw, its '#' cuts the path short: 404."""
+    access, _ = google.grant()
+    holidays = "en.usa#holiday@group.v.calendar.google.com"
+    google.put_event(holidays, "new-year", summary="New Year")
+    headers = {"Authorization": f"Bearer {access}"}
+    async with httpx.AsyncClient(base_url=google.base_url, headers=headers) as client:
+        encoded = await client.get(
+            "/calendar/v3/calendars/en.usa%23holiday%40group.v.calendar.google.com/events"
+        )
+        assert [e["id"] for e in encoded.json()["items"]] == ["new-year"]
+        raw = await client.get(f"/calendar/v3/calendars/{holidays}/events")
+        assert raw.request.url.path == "/calendar/v3/calendars/en.usa"
+        assert (raw.status_code, raw.json()["error"]["errors"][0]["reason"]) == (404, "notFound")
+        google.remove_calendar(holidays)
+        gone = await client.get(
+            "/calendar/v3/calendars/en.usa%23holiday%40group.v.calendar.google.com/events"
+        )
+        assert gone.status_code == 404
+
+
 async def search(notion: FakeNotion, token: str, body: dict[str, object], **headers: str):  # type: ignore[no-untyped-def]
     """One search request with the Notion-Version header unless overridden."""
     sent = {"Authorization": f"Bearer {token}", "Notion-Version": "2025-09-03", **headers}

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs import JobsPool
-from jobs.db import AccountState, NotionIntegration
+from jobs.db import NotionIntegration
 from jobs.settings import Settings
 from tests.conftest import make_worker, run_burst
 from tests.fakes.google_calendar import FakeGoogleCalendar
@@ -111,21 +111,6 @@ async def test_429_retry_after_and_a_502_html_body_are_retried(
     assert result["status"] == "synced"
     first, second, *_ = notion.log.times()
     assert second - first >= 0.4
-
-
-async def test_unauthorized_token_is_recorded_on_the_integration(
-    pool: JobsPool, sync: Settings, sessions: async_sessionmaker[AsyncSession], notion: FakeNotion
-) -> None:
-    """A revoked Notion token (401 unauthorized) sets state=error with the reason; no retry."""
-    integration_id = await connect_notion(sessions, sync, notion, "ann@example.com")
-    notion.tokens.clear()
-    job = await pool.enqueue_job("sync_notion_integration", integration_id=integration_id)
-    assert job is not None
-    await run_burst(await make_worker(sync, SYNC_JOBS, family="sync"))
-    stored = await integration(sessions, integration_id)
-    assert stored.state is AccountState.ERROR
-    assert stored.last_error == "Notion search: HTTP 401 unauthorized: API token is invalid."
-    assert len(notion.log.entries) == 1
 
 
 async def test_missing_encryption_key_refuses_to_sync(

@@ -42,7 +42,6 @@ FIRST_RUN_DELAY = 0.5
 async def fakes() -> AsyncIterator[tuple[FakeGoogleCalendar, FakeNotion]]:
     """Both fakes, each answering every request after 10 ms."""
     async with FakeGoogleCalendar() as google, FakeNotion() as notion:
-        google.events["primary"] = {}
         google.faults.latency = notion.faults.latency = 0.01
         yield google, notion
 

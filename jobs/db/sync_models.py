@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     Enum,
     ForeignKey,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -45,7 +46,11 @@ class AccountState(enum.StrEnum):
 
 
 class ConnectedAccount:
-    """Columns every connected account shares: owner, sync state and its last outcome."""
+    """Columns every connected account shares: owner, sync state and its last outcome.
+
+    An account in ``error`` is tried again from ``next_attempt_at`` on, later after each of its
+    ``failures`` in a row; ``needs_reconsent`` waits for the user to connect it again.
+    """
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey(USER_ID, ondelete="CASCADE"), index=True)
@@ -61,6 +66,8 @@ class ConnectedAccount:
     last_error: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[dt.datetime | None]
 
 
 class GoogleAccount(ConnectedAccount, Base):
@@ -72,10 +79,16 @@ class GoogleAccount(ConnectedAccount, Base):
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     refresh_token_encrypted: Mapped[str | None] = mapped_column(Text)
     token_expires_at: Mapped[dt.datetime | None]
+    calendar_list_sync_token: Mapped[str | None] = mapped_column(Text)
+    #: Claimed by each listing of the account's calendars (see ``jobs.sync.generation``).
+    sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class GoogleCalendar(Base):
-    """One calendar of a connected account, with its incremental-sync token."""
+    """One calendar of a connected account's calendar list, with its incremental-sync token.
+
+    ``failures`` counts the runs in a row that could not read it (``last_error`` says why).
+    """
 
     __tablename__ = "google_calendars"
     __table_args__ = (UniqueConstraint("account_id", "calendar_id"),)
@@ -86,10 +99,12 @@ class GoogleCalendar(Base):
         ForeignKey("google_accounts.id", ondelete="CASCADE"), index=True
     )
     calendar_id: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="", server_default="")
     sync_token: Mapped[str | None] = mapped_column(Text)
     sync_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     last_synced_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class CalendarEvent(Base):

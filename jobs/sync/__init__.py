@@ -5,8 +5,11 @@ Jobs: ``sync_calendar_events`` (hourly) and ``sync_notion_pages`` (every 2 hours
 be enqueued on demand (e.g. right after the user connects an account).
 
 Modules: ``tokens`` (encrypted tokens), ``transport`` (rate-limited, retrying requests),
-``google`` and ``notion`` (the APIs), ``calendar`` and ``pages`` (the sync walks), ``store``
-(bulk upserts), ``accounts`` (account state), ``jobs`` (the job functions).
+``google`` and ``notion`` (the APIs), ``calendar_list``, ``calendar``, ``pages`` and
+``recheck`` (the sync walks), ``store`` (bulk upserts), ``generation`` (which listing saw a row),
+``lease`` (one run per account), ``accounts`` and ``outcome`` (account state and retries),
+``google_run`` and ``notion_run`` (one account's run), ``jobs`` (the job functions),
+``accounts_command`` (``python -m jobs accounts``), ``settings_check`` (start-up).
 """
 
 from jobs.sync.jobs import (
@@ -15,12 +18,14 @@ from jobs.sync.jobs import (
     sync_notion_integration,
     sync_notion_pages,
 )
+from jobs.sync.settings_check import check_sync_settings
 from jobs.sync.tokens import TokenCipher, cipher_from_settings, generate_key
 from jobs.worker import Cron, FamilyWorkerSettings
 
 __all__ = [
     "TokenCipher",
     "WorkerSettings",
+    "check_sync_settings",
     "cipher_from_settings",
     "generate_key",
     "sync_calendar_account",
@@ -43,5 +48,5 @@ class WorkerSettings(FamilyWorkerSettings, family="sync"):
         Cron(sync_calendar_events, "0 * * * *"),
         Cron(sync_notion_pages, "30 */2 * * *"),
     ]
-    # the stored tokens cannot be read without the key: refuse to start instead
-    settings_check = staticmethod(cipher_from_settings)
+    # stored tokens cannot be read without the key, nor refreshed without the OAuth client
+    settings_check = staticmethod(check_sync_settings)

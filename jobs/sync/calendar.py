@@ -113,7 +113,12 @@ async def _walk(
                 await session.execute(
                     update(GoogleCalendar)
                     .where(GoogleCalendar.id == calendar.id)
-                    .values(sync_token=next_sync_token, last_synced_at=utcnow(), last_error=None)
+                    .values(
+                        sync_token=next_sync_token,
+                        last_synced_at=utcnow(),
+                        last_error=None,
+                        failures=0,
+                    )
                 )
                 calendar.sync_token = next_sync_token
                 return

@@ -3,7 +3,8 @@
 Every listing of a calendar (or of a Notion integration's pages) first claims a new generation
 number on the calendar's (integration's) row and stamps it on every row it writes. What a full
 listing did not see is what still carries another generation once it has finished — compared
-for equality, never by wall-clock time, so clocks and run lengths do not matter.
+for equality, never by wall-clock time, so clocks and run lengths do not matter. Reading an
+account's calendar list claims one on the account's row, as a fence only.
 
 The claim is also a fence: every write of a run first checks, in its own transaction and under
 the row's lock, that the generation is still the one it claimed. A run that a newer run has
@@ -17,11 +18,11 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jobs.db.sync_models import GoogleCalendar, NotionIntegration
+from jobs.db.sync_models import GoogleAccount, GoogleCalendar, NotionIntegration
 
 __all__ = ["SyncSuperseded", "claim_generation", "hold_generation"]
 
-Owner = type[GoogleCalendar] | type[NotionIntegration]
+Owner = type[GoogleAccount] | type[GoogleCalendar] | type[NotionIntegration]
 
 
 class SyncSuperseded(Exception):

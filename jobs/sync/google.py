@@ -1,4 +1,8 @@
-"""Google Calendar ``events.list`` and the OAuth token endpoint, as the sync needs them."""
+"""Google Calendar ``events.list``, ``calendarList.list`` and the OAuth token endpoint.
+
+Calendar ids are e-mail-like and may hold ``#``, ``@`` and ``+``: every path segment
+taken from data is percent-encoded.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
+
+import httpx
 
 from jobs.db.base import utcnow
 from jobs.settings import Settings
@@ -79,22 +86,18 @@ class GoogleAuth:
 
 @dataclass
 class GoogleCalendarClient:
-    """Lists one calendar's events a page at a time."""
+    """Lists an account's calendars, and one calendar's events, a page at a time."""
 
     sender: RetryingSender
     auth: GoogleAuth
     base_url: str
 
-    async def list_events(
-        self, calendar_id: str, *, sync_token: str | None, page_token: str | None, page_size: int
-    ) -> dict[str, Any]:
-        """One page of ``events.list`` (``singleEvents=true``, the same query every time)."""
-        params: dict[str, str | int] = {"singleEvents": "true", "maxResults": page_size}
-        if sync_token is not None:
-            params["syncToken"] = sync_token
-        if page_token is not None:
-            params["pageToken"] = page_token
-        url = f"{self.base_url.rstrip('/')}/calendar/v3/calendars/{calendar_id}/events"
+    def _url(self, *segments: str) -> str:
+        path = "/".join(quote(segment, safe="") for segment in segments)
+        return f"{self.base_url.rstrip('/')}/calendar/v3/{path}"
+
+    async def _get(self, url: str, params: dict[str, str | int]) -> httpx.Response:
+        """GET with the account's access token, refreshed once if Google answers 401."""
         refreshed = False
         while True:
             headers = {"Authorization": f"Bearer {await self.auth.current()}"}
@@ -107,14 +110,47 @@ class GoogleCalendarClient:
                 refreshed = True
                 await self.auth.refresh()
                 continue
-            break
-        if response.status_code == 200:
-            return json_object(response)
-        if response.status_code == 410:
-            raise SyncTokenExpired(calendar_id)
-        reason = google_error_reason(response) or "unknown"
-        message = str(json_object(response).get("error", {}).get("message", ""))[:200]
-        text = f"calendar {calendar_id!r}: HTTP {response.status_code} {reason}: {message}"
-        if response.status_code in (403, 404):
-            raise CalendarSyncError(text.rstrip(": "))
-        raise AccountSyncError(text.rstrip(": "))
+            return response
+
+    async def list_calendars(
+        self, *, sync_token: str | None, page_token: str | None, page_size: int
+    ) -> dict[str, Any]:
+        """One page of the account's calendar list (``calendarList.list``).
+
+        SyncTokenExpired on 410; CalendarSyncError if the list itself is refused (403/404, e.g.
+        a grant without the scope); AccountSyncError for anything else.
+        """
+        params = _paging(sync_token, page_token, min(page_size, 250))
+        response = await self._get(self._url("users", "me", "calendarList"), params)
+        return _page_or_raise(response, "calendar list")
+
+    async def list_events(
+        self, calendar_id: str, *, sync_token: str | None, page_token: str | None, page_size: int
+    ) -> dict[str, Any]:
+        """One page of ``events.list`` (``singleEvents=true``, the same query every time)."""
+        params = {"singleEvents": "true", **_paging(sync_token, page_token, page_size)}
+        response = await self._get(self._url("calendars", calendar_id, "events"), params)
+        return _page_or_raise(response, f"calendar {calendar_id!r}")
+
+
+def _paging(sync_token: str | None, page_token: str | None, page_size: int) -> dict[str, str | int]:
+    params: dict[str, str | int] = {"maxResults": page_size}
+    if sync_token is not None:
+        params["syncToken"] = sync_token
+    if page_token is not None:
+        params["pageToken"] = page_token
+    return params
+
+
+def _page_or_raise(response: httpx.Response, what: str) -> dict[str, Any]:
+    """The page in a 200 response, or the error Google's answer means."""
+    if response.status_code == 200:
+        return json_object(response)
+    if response.status_code == 410:
+        raise SyncTokenExpired(what)
+    reason = google_error_reason(response) or "unknown"
+    message = str(json_object(response).get("error", {}).get("message", ""))[:200]
+    text = f"{what}: HTTP {response.status_code} {reason}: {message}".rstrip(": ")
+    if response.status_code in (403, 404):
+        raise CalendarSyncError(text)
+    raise AccountSyncError(text)

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from jobs.settings import Settings
-from jobs.sync.errors import AccountSyncError, CursorExpired
+from jobs.sync.errors import AccountSyncError, CursorExpired, ReconsentRequired
 from jobs.sync.transport import RetryingSender, json_object
 
 __all__ = ["NotionClient", "page_title"]
@@ -87,8 +87,13 @@ class NotionClient:
 
 
 def _refusal(what: str, response: httpx.Response) -> AccountSyncError:
-    """The error for a response Notion will not change its mind about."""
+    """The error for a response Notion will not change its mind about.
+
+    401 means the integration's token was revoked (the user removed the connection): only the
+    user can fix that, so it is ReconsentRequired.
+    """
     error = json_object(response)
     code = str(error.get("code", "unknown"))
     message = str(error.get("message", ""))[:200]
-    return AccountSyncError(f"{what}: HTTP {response.status_code} {code}: {message}")
+    text = f"{what}: HTTP {response.status_code} {code}: {message}"
+    return ReconsentRequired(text) if response.status_code == 401 else AccountSyncError(text)

@@ -1,26 +1,30 @@
-"""A fake Google Calendar API (``events.list``) with its OAuth token endpoint.
+"""A fake Google Calendar API: ``events.list``, ``calendarList.list`` and the OAuth endpoint.
 
 It behaves as documented for the real service: paging with ``maxResults``/``pageToken``
 (pages may be empty while ``nextPageToken`` says there is more; ``nextSyncToken`` only on the
 last page), incremental sync with ``syncToken`` returning deleted events as ``cancelled``
-tombstones, 410 ``fullSyncRequired`` for an invalid or expired sync token, 400 for parameters
-the real API refuses with ``syncToken``, 401 ``authError`` for a missing or expired access
-token, and ``invalid_grant`` for a revoked refresh token. Failures are injected on demand.
+tombstones and removed calendars as ``deleted`` entries, 410 ``fullSyncRequired`` for an
+invalid or expired sync token, 400 for parameters the real API refuses with ``syncToken``, 401
+``authError`` for a missing or expired access token, 401 ``invalid_client`` for a wrong client
+secret and ``invalid_grant`` for a revoked refresh token. Calendar ids are e-mail-like
+(``en.usa#holiday@group.v.calendar.google.com``) and taken from the percent-decoded path, as
+Google does; ``primary`` names the owner's calendar; a path that names no resource (an
+unencoded ``#`` cuts the path short) is a 404. Failures are injected on demand.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
-import time
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes.google_oauth import FakeGoogleOAuth
+from tests.fakes.google_paging import GooglePaging, google_error
 from tests.fakes.server import Fault, FaultQueue, LocalServer, RequestLog
 
 FORBIDDEN_WITH_SYNC_TOKEN = (
@@ -35,43 +39,35 @@ FORBIDDEN_WITH_SYNC_TOKEN = (
 )
 
 
-def google_error(code: int, reason: str, message: str) -> JSONResponse:
-    """An error in Google's JSON shape."""
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "errors": [{"domain": "global", "reason": reason, "message": message}],
-        }
-    }
-    return JSONResponse(body, status_code=code)
-
-
 def _stamp() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class FakeGoogleCalendar:
+class FakeGoogleCalendar(FakeGoogleOAuth):
     """State and behaviour of the fake; serve it with ``async with``."""
 
-    def __init__(self, *, client_id: str = "client-1", client_secret: str = "secret-1") -> None:
-        self.client_id, self.client_secret = client_id, client_secret
+    def __init__(
+        self,
+        *,
+        client_id: str = "client-1",
+        client_secret: str = "secret-1",
+        owner: str = "owner@example.com",
+    ) -> None:
+        super().__init__(client_id=client_id, client_secret=client_secret)
+        self.owner = owner  # the id of the primary calendar
+        self.calendars: dict[str, dict[str, Any]] = {}  # calendarList entries, tombstones too
         self.events: dict[str, dict[str, dict[str, Any]]] = {}  # calendar -> id -> resource
-        self._changed: dict[tuple[str, str], int] = {}
-        self._seq = 0
-        self._sync_tokens: dict[str, tuple[str, int]] = {}
-        self._pages: dict[str, tuple[tuple[Any, ...], list[list[dict[str, Any]]], str]] = {}
-        self.refresh_tokens: set[str] = set()
-        self.access_tokens: dict[str, float] = {}  # token -> monotonic expiry
-        self.access_token_lifetime = 3600
-        self.empty_pages = 0
+        self.refused: dict[str, tuple[int, str]] = {}  # calendar -> (status, reason) of events.list
+        self.paging = GooglePaging()
         self.faults = FaultQueue()
         self.log = RequestLog()
-        self.refreshes = 0
+        self.add_calendar(owner, owner, primary=True)
         self.app = Starlette(
             routes=[
-                Route("/token", self._token, methods=["POST"]),
+                Route("/token", self.token_endpoint, methods=["POST"]),
+                Route("/calendar/v3/users/me/calendarList", self._calendar_list, methods=["GET"]),
                 Route("/calendar/v3/calendars/{calendar_id}/events", self._list, methods=["GET"]),
+                Route("/{path:path}", self._not_found, methods=["GET", "POST"]),
             ]
         )
         self._server = LocalServer(self.app)
@@ -94,15 +90,60 @@ class FakeGoogleCalendar:
     async def __aexit__(self, *exc: object) -> None:
         await self._server.stop()
 
+    @property
+    def empty_pages(self) -> int:
+        """Empty pages every listing starts with (legal: only the page token says there is more)."""
+        return self.paging.empty_pages
+
+    @empty_pages.setter
+    def empty_pages(self, count: int) -> None:
+        self.paging.empty_pages = count
+
     # --- state the tests change ------------------------------------------------------------
+    def _resolve(self, calendar: str) -> str:
+        return self.owner if calendar == "primary" else calendar
+
     def _touch(self, calendar: str, event_id: str) -> None:
-        self._seq += 1
-        self._changed[(calendar, event_id)] = self._seq
+        self.paging.touch(f"events:{calendar}", event_id)
+
+    def add_calendar(
+        self, calendar_id: str, summary: str = "", *, primary: bool = False, role: str = "owner"
+    ) -> str:
+        """Add a calendar to the account's calendar list (created, or subscribed to)."""
+        entry: dict[str, Any] = {
+            "kind": "calendar#calendarListEntry",
+            "id": calendar_id,
+            "summary": summary or calendar_id,
+            "timeZone": "Europe/Berlin",
+            "accessRole": role,
+        }
+        if primary:
+            entry["primary"] = True
+        self.calendars[calendar_id] = entry
+        self.events.setdefault(calendar_id, {})
+        self.paging.touch("calendarList", calendar_id)
+        return calendar_id
+
+    def remove_calendar(self, calendar_id: str) -> None:
+        """Delete (or unsubscribe from) a calendar: its events go, its list entry is a tombstone."""
+        self.calendars[calendar_id] = {
+            "kind": "calendar#calendarListEntry",
+            "id": calendar_id,
+            "deleted": True,
+        }
+        del self.events[calendar_id]
+        self.paging.touch("calendarList", calendar_id)
 
     def put_event(
         self, calendar: str = "primary", event_id: str | None = None, **fields: Any
     ) -> str:
-        """Create or replace an event; ``fields`` are resource fields (summary, start, end…)."""
+        """Create or replace an event; ``fields`` are resource fields (summary, start, end…).
+
+        A calendar not in the list yet is added to it.
+        """
+        calendar = self._resolve(calendar)
+        if calendar not in self.events:
+            self.add_calendar(calendar)
         event_id = event_id or secrets.token_hex(8)
         resource = {"kind": "calendar#event", "id": event_id, "status": "confirmed", **fields}
         resource["updated"] = _stamp()
@@ -114,12 +155,14 @@ class FakeGoogleCalendar:
 
     def update_event(self, calendar: str, event_id: str, **fields: Any) -> None:
         """Change fields of an existing event."""
+        calendar = self._resolve(calendar)
         resource = self.events[calendar][event_id]
         resource.update(fields, updated=_stamp())
         self._touch(calendar, event_id)
 
     def delete_event(self, calendar: str, event_id: str) -> None:
         """Delete an event: it stays only as a tombstone for incremental sync."""
+        calendar = self._resolve(calendar)
         resource = self.events[calendar][event_id]
         tombstone = {"kind": "calendar#event", "id": event_id, "status": "cancelled"}
         for key in ("recurringEventId", "originalStartTime"):
@@ -151,30 +194,16 @@ class FakeGoogleCalendar:
 
     def live_events(self, calendar: str = "primary") -> dict[str, dict[str, Any]]:
         """The events a full listing returns, by id."""
-        return {
-            i: e for i, e in self.events.get(calendar, {}).items() if e["status"] != "cancelled"
-        }
+        events = self.events.get(self._resolve(calendar), {})
+        return {i: e for i, e in events.items() if e["status"] != "cancelled"}
 
-    def grant(self, *, access_lifetime: float | None = None) -> tuple[str, str]:
-        """A new (access token, refresh token) pair, as after the user's consent."""
-        refresh, access = "1//" + secrets.token_urlsafe(16), "ya29." + secrets.token_urlsafe(16)
-        self.refresh_tokens.add(refresh)
-        self.access_tokens[access] = time.monotonic() + (
-            self.access_token_lifetime if access_lifetime is None else access_lifetime
-        )
-        return access, refresh
-
-    def revoke(self, refresh_token: str) -> None:
-        """Revoke a grant: its refresh token now gets ``invalid_grant``."""
-        self.refresh_tokens.discard(refresh_token)
-
-    def expire_access_tokens(self) -> None:
-        """Every access token issued so far is now expired (401)."""
-        self.access_tokens.clear()
+    def listed_calendars(self) -> set[str]:
+        """The ids of the calendars a full calendar list returns."""
+        return {i for i, entry in self.calendars.items() if not entry.get("deleted")}
 
     def expire_sync_tokens(self) -> None:
         """Every sync token issued so far is now invalid (410 ``fullSyncRequired``)."""
-        self._sync_tokens.clear()
+        self.paging.expire_sync_tokens()
 
     def fail(
         self,
@@ -199,102 +228,54 @@ class FakeGoogleCalendar:
         self.faults.add(Fault(stall=seconds), times)
 
     # --- the API ---------------------------------------------------------------------------
-    async def _token(self, request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        if form.get("grant_type") != "refresh_token":
-            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        if (
-            form.get("client_id") != self.client_id
-            or form.get("client_secret") != self.client_secret
-        ):
-            return JSONResponse(
-                {"error": "invalid_client", "error_description": "Unauthorized"}, status_code=401
-            )
-        if form.get("refresh_token") not in self.refresh_tokens:
-            return JSONResponse(
-                {
-                    "error": "invalid_grant",
-                    "error_description": "Token has been expired or revoked.",
-                },
-                status_code=400,
-            )
-        self.refreshes += 1
-        access = "ya29." + secrets.token_urlsafe(16)
-        self.access_tokens[access] = time.monotonic() + self.access_token_lifetime
-        return JSONResponse(
-            {
-                "access_token": access,
-                "expires_in": self.access_token_lifetime,
-                "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/calendar.readonly",
-            }
-        )
-
-    async def _list(self, request: Request) -> Response:
+    async def _authorized(self, request: Request) -> Response | None:
+        """The answer to a request without a valid access token, or an injected fault."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         self.log.add(request.url.path, token)
         failure = await self.faults.apply()
         if failure is not None:
             return failure
-        if self.access_tokens.get(token, 0) <= time.monotonic():
+        if not self.valid_access_token(token):
             return google_error(401, "authError", "Invalid Credentials")
-        calendar = request.path_params["calendar_id"]
+        return None
+
+    async def _not_found(self, request: Request) -> Response:
+        self.log.add(request.url.path, "")
+        return google_error(404, "notFound", "Not Found")
+
+    async def _calendar_list(self, request: Request) -> Response:
+        refused = await self._authorized(request)
+        if refused is not None:
+            return refused
+        return self.paging.respond(
+            "calendarList",
+            self.calendars,
+            dict(request.query_params),
+            kind="calendar#calendarList",
+            is_live=lambda entry: not entry.get("deleted"),
+            max_results=250,
+        )
+
+    async def _list(self, request: Request) -> Response:
+        refused = await self._authorized(request)
+        if refused is not None:
+            return refused
+        calendar = self._resolve(request.path_params["calendar_id"])
         if calendar not in self.events:
             return google_error(404, "notFound", "Not Found")
+        if calendar in self.refused:
+            status, reason = self.refused[calendar]
+            return google_error(status, reason, reason)
         params = dict(request.query_params)
-        try:
-            page_size = min(2500, int(params.get("maxResults", "250")))
-            if page_size < 1:
-                raise ValueError
-        except ValueError:
-            return google_error(400, "invalid", "Invalid value for: maxResults")
         if "syncToken" in params and any(p in params for p in FORBIDDEN_WITH_SYNC_TOKEN):
             return google_error(400, "invalid", "Sync token cannot be combined with these filters")
-        query = (calendar, tuple(sorted((k, v) for k, v in params.items() if k != "pageToken")))
-        page_token = params.get("pageToken")
-        if page_token is None:
-            return self._first_page(calendar, params, page_size, query)
-        if page_token not in self._pages or self._pages[page_token][0] != query:
-            return google_error(400, "invalid", "Invalid page token value")
-        _, pages, sync_token = self._pages.pop(page_token)
-        return self._page(pages, sync_token, query)
-
-    def _first_page(
-        self, calendar: str, params: dict[str, str], page_size: int, query: tuple[Any, ...]
-    ) -> Response:
         single = params.get("singleEvents") == "true"
-        if "syncToken" in params:
-            known = self._sync_tokens.get(params["syncToken"])
-            if known is None or known[0] != calendar:
-                return google_error(
-                    410,
-                    "fullSyncRequired",
-                    "Sync token is no longer valid, a full sync is required.",
-                )
-            since = known[1]
-            items = [
-                e for i, e in self.events[calendar].items() if self._changed[(calendar, i)] > since
-            ]
-        else:
-            items = list(self.live_events(calendar).values())
-        if not single:
-            items = [e for e in items if "recurringEventId" not in e]
-        items.sort(key=lambda e: e["id"])
-        pages = [[]] * self.empty_pages + [
-            items[i : i + page_size] for i in range(0, len(items), page_size)
-        ]
-        sync_token = "sync-" + secrets.token_urlsafe(12)
-        self._sync_tokens[sync_token] = (calendar, self._seq)
-        return self._page(pages or [[]], sync_token, query)
-
-    def _page(
-        self, pages: list[list[dict[str, Any]]], sync_token: str, query: tuple[Any, ...]
-    ) -> Response:
-        body: dict[str, Any] = {"kind": "calendar#events", "items": [dict(e) for e in pages[0]]}
-        if len(pages) > 1:
-            next_token = "page-" + secrets.token_urlsafe(12)
-            self._pages[next_token] = (query, pages[1:], sync_token)
-            body["nextPageToken"] = next_token
-        else:
-            body["nextSyncToken"] = sync_token
-        return JSONResponse(body)
+        return self.paging.respond(
+            f"events:{calendar}",
+            self.events[calendar],
+            params,
+            kind="calendar#events",
+            is_live=lambda event: event["status"] != "cancelled",
+            max_results=2500,
+            keep=lambda event: single or "recurringEventId" not in event,
+        )
