@@ -23,7 +23,7 @@ from jobs.constants import FAMILIES
 from jobs.errors import ConfigurationError, JobsError
 
 if TYPE_CHECKING:
-    from jobs.operations import Report
+    from jobs.health import Report
     from jobs.settings import Settings
 
 __all__ = ["main"]
@@ -66,12 +66,14 @@ async def _enqueue(settings: Settings, name: str, pairs: Sequence[str]) -> str:
 
 
 async def _operator_command(settings: Settings, args: argparse.Namespace) -> Report:
+    if args.command == "health":
+        from jobs.health import health_report, local_health_report
+
+        if args.local or args.pid is not None:
+            return await local_health_report(settings, args.families, args.pid)
+        return await health_report(settings, args.families)
     from jobs import operations
 
-    if args.command == "health" and (args.local or args.pid is not None):
-        return await operations.local_health_report(settings, args.families, args.pid)
-    if args.command == "health":
-        return await operations.health_report(settings, args.families)
     if args.command == "status":
         return await operations.status_report(settings)
     if args.command == "emails":

@@ -1,14 +1,9 @@
-"""The operator commands behind ``python -m jobs health|status|failed``; each returns text."""
+"""The operator commands behind ``python -m jobs status|failed|emails``; each returns text."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import time
-from dataclasses import dataclass
-
-from redis.asyncio import Redis
 
 from jobs.client import create_pool
 from jobs.db.engine import create_engine, create_session_factory
@@ -22,7 +17,8 @@ from jobs.failures import (
     summary,
 )
 from jobs.families import known_families
-from jobs.monitor import family_health, live_workers, local_worker, queue_stats
+from jobs.health import Report
+from jobs.monitor import live_workers, queue_stats
 from jobs.outcome_report import failed_email_lines, outcome_lines
 from jobs.settings import Settings
 
@@ -30,76 +26,8 @@ __all__ = [
     "Report",
     "failed_command",
     "failed_emails_report",
-    "health_report",
-    "local_health_report",
     "status_report",
 ]
-
-
-@dataclass(frozen=True)
-class Report:
-    """What a command prints, and its exit code."""
-
-    text: str
-    exit_code: int = 0
-
-
-def _redis(settings: Settings) -> Redis:
-    """A plain client for reading health records: one connection, bounded connect time."""
-    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    return client
-
-
-async def health_report(settings: Settings, families: list[str]) -> Report:
-    """Exit code 0 when every named family (default: all) has a live worker."""
-    redis = _redis(settings)
-    try:
-        lines, dead = [], []
-        for family in families or known_families():
-            health = await family_health(redis, family)
-            if health.alive:
-                lines.append(
-                    f"{family}: {health.workers} worker(s), last heartbeat "
-                    f"{health.last_heartbeat_age_s:.1f}s ago"
-                )
-            else:
-                dead.append(family)
-                lines.append(f"{family}: no live worker")
-    finally:
-        await redis.aclose()
-    return Report("\n".join(lines), 1 if dead else 0)
-
-
-async def local_health_report(settings: Settings, families: list[str], pid: int | None) -> Report:
-    """Exit code 0 when this host's worker of each named family beat recently.
-
-    "Recently" is within two heartbeat intervals: one late beat is tolerated, a worker that
-    stopped beating (hung, stopped, dead) is not, whatever its siblings on other hosts do.
-    ``pid`` narrows the check to one process, for hosts that run several.
-    """
-    host, max_age = socket.gethostname(), 2 * settings.worker_heartbeat_interval
-    who = f"host {host}" + (f", pid {pid}" if pid is not None else "")
-    redis = _redis(settings)
-    try:
-        lines, dead = [], []
-        for family in families:
-            worker = await local_worker(redis, family, host=host, pid=pid)
-            age = None if worker is None else max(0.0, time.time() - worker.last_heartbeat)
-            if worker is not None and age is not None and age <= max_age:
-                lines.append(
-                    f"{family}: worker {worker.pid} on {host}, last heartbeat {age:.1f}s ago"
-                )
-                continue
-            dead.append(family)
-            lines.append(
-                f"{family}: no heartbeat from the worker ({who}) in the last {max_age:g}s"
-                if worker is None
-                else f"{family}: worker {worker.pid} on {host} last beat {age:.0f}s ago "
-                f"(more than {max_age:g}s): hung or stopped"
-            )
-    finally:
-        await redis.aclose()
-    return Report("\n".join(lines), 1 if dead else 0)
 
 
 async def status_report(settings: Settings) -> Report:
