@@ -228,6 +228,8 @@ def test_prometheus_scrapes_every_worker_at_its_metrics_port(environment: str) -
     assert {name for name, _ in discovered} == workers
     for name, port in discovered:
         assert int(services[name]["environment"]["METRICS_PORT"]) == port
+        # pushed over OTLP, metrics would go to Jaeger, which takes traces only
+        assert "otlp" not in services[name]["environment"]["OTEL_METRICS_EXPORTER"]
     volumes = services["prometheus"]["volumes"]
     assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in volumes
 
