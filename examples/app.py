@@ -1,8 +1,8 @@
 """A small FastAPI app that enqueues jobs from its handlers.
 
 Run it with ``uvicorn examples.app:app``; POST /emails to send an e-mail through the worker,
-GET /health for the state of Redis, the database and the workers. Requests are traced, so the
-trace of a POST /emails holds the HTTP span, the job's PRODUCER span and the worker's spans.
+GET /health/ready for Redis and the database, /health/families for the workers. Requests are
+traced, so a POST /emails trace holds the HTTP span, the PRODUCER span and the worker's spans.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import ConnectionPool
 
 from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM, queue_name, wake_key
+from jobs.control import JobHandle
 from jobs.errors import JobArgumentsError, PayloadTooLargeError
 from jobs.families import known_families
 from jobs.limits import check_job_id
@@ -53,10 +54,11 @@ class JobsPool(ArqRedis):
         _expires: float | dt.timedelta | None = None,
         _job_try: int | None = None,
         **kwargs: Any,
-    ) -> Job | None:
+    ) -> JobHandle | None:
         """Enqueue job ``function`` with keyword arguments ``kwargs``.
 
-        Returns the :class:`arq.jobs.Job`, or None when a job with ``_job_id`` already exists.
+        Returns the job's :class:`jobs.control.JobHandle`, or None when a job with ``_job_id``
+        already exists.
         """
         spec = get_job(function)
         if args:
@@ -116,7 +118,7 @@ class JobsPool(ArqRedis):
             METRICS.message_sent(
                 spec.queue, spec.name, time.perf_counter() - started, sent=job is not None
             )
-            return job
+            return None if job is None else JobHandle.of(job)
 
     async def _enqueue_and_signal(
         self,
@@ -159,8 +161,12 @@ class JobsPool(ArqRedis):
             return None
         return Job(job_id, redis=self, _queue_name=queue, _deserializer=self.job_deserializer)
 
-    async def job(self, job_id: str) -> Job:
-        """A handle on job ``job_id`` (in whichever family's queue it waits): status and result."""
+    async def job(self, job_id: str) -> JobHandle:
+        """A handle on job ``job_id`` (in whichever family's queue it waits).
+
+        Its state, result or error, and abort: see :mod:`jobs.control`.
+        """
+        check_job_id(job_id)
         queues = [queue_name(family) for family in known_families()]
         async with self.pipeline(transaction=False) as pipe:
             for queue in queues:
@@ -168,7 +174,7 @@ class JobsPool(ArqRedis):
             scores = await pipe.execute()
         waiting = [queue for queue, score in zip(queues, scores, strict=True) if score is not None]
         queue = waiting[0] if waiting else queues[0]
-        return Job(job_id, self, _queue_name=queue, _deserializer=self.job_deserializer)
+        return JobHandle(job_id, self, _queue_name=queue, _deserializer=self.job_deserializer)
 
     @classmethod
     def sharing(cls, redis: ArqRedis, settings: Settings) -> JobsPool:

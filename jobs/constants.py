@@ -3,6 +3,7 @@
 from typing import Final
 
 __all__ = [
+    "ABORT_KEY_PREFIX",
     "FAMILIES",
     "HEADERS_KWARG",
     "MESSAGING_SYSTEM",
@@ -33,6 +34,10 @@ WORKER_KEY_PREFIX: Final = "jobs:worker:"
 #: Suffix of each queue's wake-up list (``jobs:queue:<family>:wake``): one entry per job
 #: enqueued through the client, popped by an idle worker blocked on it.
 WAKE_SUFFIX: Final = ":wake"
+
+#: Prefix of the mark an abort leaves, ``jobs:abort:<job id>``: a worker whose job is cancelled
+#: reads it to tell an abort from its own shutdown.
+ABORT_KEY_PREFIX: Final = "jobs:abort:"
 
 #: Value of ``messaging.system`` on every span.
 MESSAGING_SYSTEM: Final = "arq"

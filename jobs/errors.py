@@ -10,7 +10,10 @@
     ├── InvalidJobIdError          a job id outside the allowed characters or length
     ├── PayloadTooLargeError       a serialized job over JOB_MAX_PAYLOAD_BYTES (.size, .limit)
     ├── TransientJobError          the job may succeed if tried again later (.retry_after)
-    └── PermanentJobError          the job failed for good; retrying cannot help
+    ├── PermanentJobError          the job failed for good; retrying cannot help
+    ├── JobFailedError             a producer asked for the result of a job that failed
+    │                              (.job_id, .error_type, .error_message)
+    └── JobAbortedError            a producer asked for the result of an aborted job (.job_id)
 
 ``arq.Retry`` stays control flow of the runtime: job code raises ``TransientJobError``
 (or lets a transient library error escape) and the runtime decides whether to retry.
@@ -23,7 +26,9 @@ from typing import Any
 __all__ = [
     "ConfigurationError",
     "InvalidJobIdError",
+    "JobAbortedError",
     "JobArgumentsError",
+    "JobFailedError",
     "JobsError",
     "PayloadTooLargeError",
     "PermanentJobError",
@@ -105,3 +110,26 @@ class TransientJobError(JobsError):
 
 class PermanentJobError(JobsError):
     """A failure that retrying cannot fix."""
+
+
+class JobFailedError(JobsError):
+    """The job whose result was asked for failed for good.
+
+    ``error_type`` is the name of the exception that failed it (``PermanentJobError``,
+    ``JobTimeout``, ``MaxTriesExceeded``…) and ``error_message`` its message, secrets masked:
+    what the failed-jobs table records.
+    """
+
+    def __init__(self, job_id: str, error_type: str, error_message: str) -> None:
+        self.job_id = job_id
+        self.error_type = error_type
+        self.error_message = error_message
+        super().__init__(f"job {job_id} failed: {error_type}: {error_message}")
+
+
+class JobAbortedError(JobsError):
+    """The job whose result was asked for was aborted (before it started, or while running)."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} was aborted")

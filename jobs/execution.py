@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM
+from jobs.constants import ABORT_KEY_PREFIX, HEADERS_KWARG, MESSAGING_SYSTEM
 from jobs.context import JobContext
 from jobs.errors import JobArgumentsError, JobsError, PermanentJobError
 from jobs.failures import record_failed_job, root_cause
@@ -39,10 +39,21 @@ logger = logging.getLogger("jobs.job")
 
 #: ARQ's own timeout is set this much above the job's, so the runtime's timeout fires first.
 TIMEOUT_MARGIN = 5.0
+#: Seconds a cancelled try waits to learn from Redis whether it was aborted.
+ABORT_CHECK_TIMEOUT = 2.0
 
 
 class JobFailed(JobsError):
-    """Raised to ARQ when a job failed for good; the cause is chained."""
+    """Raised to ARQ when a job failed for good; the cause is chained.
+
+    ARQ keeps it as the job's result; ``error_type`` and ``error_message`` are stored with it,
+    so that a producer's ``result()`` raises :class:`jobs.errors.JobFailedError` with both.
+    """
+
+    def __init__(self, error_type: str, error_message: str) -> None:
+        self.error_type = error_type
+        self.error_message = error_message
+        super().__init__(f"{error_type}: {error_message}")
 
 
 class MaxTriesExceeded(PermanentJobError):
@@ -133,7 +144,13 @@ class _Try:
             level,
             "job %s %s",
             self.spec.name,
-            {"success": "succeeded", "retry": "will be retried", "failure": "failed"}[outcome],
+            {
+                "success": "succeeded",
+                "retry": "will be retried",
+                "failure": "failed",
+                "aborted": "was aborted",
+                "interrupted": "was interrupted and will run again",
+            }[outcome],
             extra={"job": self.fields(outcome=outcome, duration_s=round(seconds, 6), **more)},
         )
 
@@ -148,6 +165,23 @@ class _Try:
         )
         self.finish("retry", type(exc).__qualname__, retry_in_s=round(delay, 3))
         return Retry(defer=delay)
+
+    async def cancelled(self) -> None:
+        """Log and trace a try cut off by an abort, or by its worker stopping."""
+        if await self._abort_requested():
+            self.span.set_attribute("messaging.arq.job.aborted", True)
+            self.span.add_event("job aborted")
+            self.finish("aborted")
+        else:
+            self.span.add_event("try interrupted")
+            self.finish("interrupted")
+
+    async def _abort_requested(self) -> bool:
+        try:
+            async with asyncio.timeout(ABORT_CHECK_TIMEOUT):
+                return bool(await self.ctx["redis"].exists(f"{ABORT_KEY_PREFIX}{self.job_id}"))
+        except Exception:
+            return False
 
     async def fail(self, exc: BaseException) -> JobFailed:
         """Record a permanent failure (span, failed-jobs row, log, metric)."""
@@ -165,7 +199,7 @@ class _Try:
         await self.record_failure(
             error_type, message, None if cause is None else self.redact(cause)
         )
-        return JobFailed(f"{error_type}: {message}")
+        return JobFailed(error_type, message)
 
     async def fail_domain(self, failure: DomainFailure, reported: int) -> None:
         """Record a failure the job reported about its work (it returned normally)."""
@@ -257,6 +291,9 @@ async def _run_try(
                 message = f"try {attempt.try_number} exceeded the {time_limit:g}s timeout"
                 raise JobTimeout(message) from exc
             raise
+    except asyncio.CancelledError:
+        await attempt.cancelled()
+        raise
     except Exception as exc:
         if spec.retry.should_retry(exc, attempt.try_number):
             raise attempt.retry(exc) from None

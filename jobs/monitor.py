@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -146,7 +147,7 @@ async def local_worker(
 
 
 def _worker_record(family: str, started_at: float) -> dict[str, Any]:
-    outcomes = {outcome: 0 for outcome in ("success", "retry", "failure")}
+    outcomes: Counter[str] = Counter()
     for (_, outcome), count in METRICS.outcomes.items():
         outcomes[outcome] += count
     return asdict(

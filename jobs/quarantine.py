@@ -116,7 +116,7 @@ def refused_payload_function(queue: str) -> Function:
             job_name=job,
             arguments=arguments,
         )
-        raise JobFailed(f"{REFUSED_ERROR_TYPE}: {message}")
+        raise JobFailed(REFUSED_ERROR_TYPE, message)
 
     # ARQ counts tries of every function; a refusal is recorded whichever try it is.
     return func(refused_payload, name=REFUSED_PAYLOAD_JOB, max_tries=1_000_000, keep_result=3600)

@@ -3,7 +3,8 @@
 ARQ's default is pickle, which lets anyone who can write to Redis run code in the workers.
 msgpack carries only data: ``None``, booleans, numbers, strings, bytes, lists and maps, plus
 datetimes as timestamps. Anything else is refused at enqueue time with ``TypeError``; an
-exception stored as a failed job's result is kept as ``{"error": type, "message": text}``.
+exception stored as a failed job's result is kept as ``{"error": type, "message": text}``, plus
+the ``error_type`` and ``error_message`` of the runtime's failures.
 Producers serialize with :func:`payload_serializer`, which also refuses a job over
 ``JOB_MAX_PAYLOAD_BYTES``.
 """
@@ -31,7 +32,11 @@ def _default(value: object) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, BaseException):
-        return {"error": type(value).__name__, "message": str(value)}
+        stored = {"error": type(value).__name__, "message": str(value)}
+        for detail in ("error_type", "error_message"):
+            if isinstance(getattr(value, detail, None), str):
+                stored[detail] = getattr(value, detail)
+        return stored
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"cannot serialize {type(value).__name__} into a job payload")

@@ -204,6 +204,7 @@ def worker_options(
         "poll_delay": settings.worker_poll_delay,
         "health_check_interval": settings.worker_health_check_interval,
         "keep_result": 3600,
+        "allow_abort_jobs": True,
         "log_results": False,
         "timezone": dt.UTC,
     }

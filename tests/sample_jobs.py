@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import text
 
-from jobs import NO_RETRY, JobContext, RetryPolicy, TransientJobError, job
+from jobs import NO_RETRY, JobContext, PermanentJobError, RetryPolicy, TransientJobError, job
 
 FAST_RETRY = RetryPolicy(max_tries=4, backoff_base=0.05, backoff_factor=2.0)
 
@@ -71,3 +71,23 @@ async def stamp(ctx: JobContext, seconds: float = 0.0) -> None:
 async def cron_stamp(ctx: JobContext) -> None:
     """Record this scheduled run's job id and when it started, as ``<job id>@<Unix time>``."""
     await ctx.pool.rpush("cron_runs", f"{ctx.job_id}@{time.time()!r}")
+
+
+@job(family="email", name="test_wait", retry=NO_RETRY)
+async def wait(ctx: JobContext, seconds: float) -> str:
+    """Note that it started, wait ``seconds``, and note how the wait ended."""
+    events = f"events:{ctx.job_id}"
+    await ctx.pool.rpush(events, "started")
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        await ctx.pool.rpush(events, "cancelled")
+        raise
+    await ctx.pool.rpush(events, "finished")
+    return "waited"
+
+
+@job(family="email", name="test_refuse", retry=NO_RETRY)
+async def refuse(ctx: JobContext, reason: str) -> None:
+    """Fail for good with ``reason``."""
+    raise PermanentJobError(reason)

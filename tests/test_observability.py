@@ -173,29 +173,36 @@ async def test_status_counts_queued_deferred_and_failed(pool: JobsPool, settings
     )
 
 
-async def test_health_endpoint_reports_missing_and_live_workers(
+async def test_health_splits_the_apis_readiness_from_the_families_report(
     pool: JobsPool, settings: Settings
 ) -> None:
-    """/health is 503 while the email family has no worker, 200 once every family beats."""
+    """No worker: /health/ready stays 200, /health/families is 503; both 200 once workers beat."""
     app = create_app(make_lifespan(settings))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
-            down = await client.get("/health")
+            ready, down = await client.get("/health/ready"), await client.get("/health/families")
+            only_email = await client.get("/health/families", params={"family": "email"})
+            unknown = await client.get("/health/families", params={"family": "emial"})
             beating = settings.model_copy(update={"worker_heartbeat_interval": 0.05})
             beats = [
                 asyncio.create_task(run_heartbeat(pool, family, beating))
                 for family in known_families()
             ]
             await asyncio.sleep(0.2)
-            up = await client.get("/health")
+            up = await client.get("/health/families")
+            live, alias = await client.get("/health/live"), await client.get("/health")
             for beat in beats:
                 beat.cancel()
             await asyncio.gather(*beats, return_exceptions=True)
+    assert ready.status_code == 200
+    assert ready.json() == {"redis": "ok", "database": "ok", "status": "ok"}
     assert down.status_code == 503
-    assert down.json()["families"]["email"]["status"] == "down: no live worker"
-    assert (down.json()["redis"], down.json()["database"]) == ("ok", "ok")
+    assert down.json()["families"]["ai"]["status"] == "down: no live worker"
+    assert list(only_email.json()["families"]) == ["email"]
+    assert unknown.status_code == 404 and "unknown families: emial" in unknown.json()["detail"]
     assert up.status_code == 200 and up.json()["families"]["email"]["workers"] == 1
+    assert (live.status_code, alias.json()) == (200, ready.json())
 
 
 async def test_jobs_fanned_out_by_a_cron_run_join_its_trace(

@@ -122,7 +122,7 @@ async def test_request_to_worker_trace_metrics_logs_and_health(
                         )
 
                     await wait_for(consumer_arrived, 15, worker)
-                    health = await client.get("/health")
+                    health = await client.get("/health/families", params={"family": "email"})
             assert health.json()["families"]["email"] | {"last_heartbeat_age_s": 0} == {
                 "workers": 1,
                 "status": "ok",
