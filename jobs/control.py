@@ -22,8 +22,9 @@ from arq.constants import abort_jobs_ss, retry_key_prefix
 from arq.jobs import DeserializationError, Job, JobResult, JobStatus, SerializationError
 from arq.utils import timestamp_ms
 
-from jobs.constants import ABORT_KEY_PREFIX
+from jobs.constants import ABORT_KEY_PREFIX, wake_key
 from jobs.errors import JobAbortedError, JobFailedError, JobsError
+from jobs.queue_scripts import WAKE_CAP
 
 __all__ = ["ABORT_MARK_TTL", "JobHandle", "JobReport", "JobState", "outcome_error"]
 
@@ -139,11 +140,15 @@ class JobHandle(Job):
         status = await self.status()
         if status in (JobStatus.complete, JobStatus.not_found):
             return False
+        wake = wake_key(self._queue_name)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(self.abort_key, b"1", ex=ABORT_MARK_TTL)
             if status is JobStatus.deferred:
                 pipe.zadd(self._queue_name, {self.job_id: 1})
             pipe.zadd(abort_jobs_ss, {self.job_id: timestamp_ms()})
+            # an idle worker of the family polls now: it aborts the job at once
+            pipe.lpush(wake, b"1")
+            pipe.ltrim(wake, 0, WAKE_CAP - 1)
             await pipe.execute()
         return True
 
