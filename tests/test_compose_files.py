@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from jobs import JobsPool
 from jobs.constants import FAMILIES
-from jobs.settings import FamilyTuning, Settings
+from jobs.settings import FamilyTuning, Settings, load_settings
 from tests.compose_files import (
     COMPOSE,
     ENVIRONMENTS,
@@ -305,18 +305,32 @@ def test_dockerignore_keeps_local_state_and_secrets_out_of_the_build_context() -
     assert not {"jobs", "jobs/", "requirements.lock", "requirements-web.lock"} & ignored
 
 
-@pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_sync_worker_has_a_usable_key_or_requires_one(environment: str) -> None:
-    """The sync worker never starts with an empty TOKEN_ENCRYPTION_KEY (it would exit at once)."""
-    from cryptography.fernet import Fernet
+def with_defaults(value: object) -> str:
+    """A compose value as Compose fills it in when no variable is set (``${X:-default}``)."""
+    return INTERPOLATION.sub(lambda m: m.group(3) if m.group(2) in (":-", "-") else "", str(value))
 
-    value = stack(environment)["services"]["worker-sync"]["environment"]["TOKEN_ENCRYPTION_KEY"]
-    match = INTERPOLATION.fullmatch(value)
-    assert match is not None
-    if environment in DEPLOYED:
-        assert required(value)
-    else:
-        Fernet(match.group(3).encode())  # the development default is a valid key
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_development_worker_passes_its_start_up_check_with_no_variable_set(
+    family: str,
+) -> None:
+    """`up` on a clean clone: each dev worker's settings load and pass its family's check."""
+    import importlib
+
+    environment = stack("dev")["services"][f"worker-{family}"]["environment"]
+    values = {name.lower(): with_defaults(value) for name, value in environment.items()}
+    settings = load_settings(**values)
+    check = importlib.import_module(f"jobs.{family}").WorkerSettings.__dict__.get("settings_check")
+    if check is not None:
+        check.__func__(settings)  # raises ConfigurationError naming what is missing
+
+
+@pytest.mark.parametrize("environment", DEPLOYED)
+def test_deployed_sync_worker_requires_its_key_and_oauth_client(environment: str) -> None:
+    """Stage and prod never fall back to the development key or client: `up` needs them set."""
+    worker = stack(environment)["services"]["worker-sync"]["environment"]
+    for variable in ("TOKEN_ENCRYPTION_KEY", "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"):
+        assert required(worker[variable]), variable
 
 
 @pytest.mark.slow
