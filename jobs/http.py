@@ -4,12 +4,16 @@
 timeouts, 429 (honouring ``Retry-After``) and 5xx — with exponential backoff and jitter, and
 nothing else. When the server asks for a wait longer than ``max_wait``, or the attempts run
 out, it raises :class:`jobs.errors.TransientJobError` (carrying ``retry_after``) so that the
-job's own retry policy takes over instead of holding a worker slot.
+job's own retry policy takes over instead of holding a worker slot. Every retry leaves a
+WARNING line and an ``http.retry`` event on the current span (:mod:`jobs.notices`): method and
+host (never the path or query, which may hold ids or tokens), what was retried, the attempt and
+the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 
@@ -17,10 +21,13 @@ import httpx
 
 from jobs.errors import TransientJobError
 from jobs.metrics import METRICS
+from jobs.notices import notice
 from jobs.retry import TRANSIENT_HTTP_STATUSES, retry_after_seconds
 from jobs.settings import Settings
 
 __all__ = ["create_http_client", "is_transient_response", "send_with_retries"]
+
+logger = logging.getLogger(__name__)
 
 
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -65,8 +72,10 @@ async def send_with_retries(
         delay = delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter
         if before_attempt is not None:
             await before_attempt()
+        request = build_request()
+        status: int | None = None
         try:
-            response = await client.send(build_request())
+            response = await client.send(request)
         except httpx.TransportError as error:
             retried = type(error).__qualname__
             if attempt == attempts:
@@ -88,7 +97,37 @@ async def send_with_retries(
                     f"HTTP {response.status_code} after {attempts} attempts", retry_after=asked
                 )
             delay = max(delay, asked or 0.0)
-            retried = str(response.status_code)
+            status = response.status_code
+            retried = str(status)
         METRICS.waited(delay, "http_retry", retried)
+        _retrying(request, retried, status, attempt, attempts, delay)
         await sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retrying(
+    request: httpx.Request,
+    retried: str,
+    status: int | None,
+    attempt: int,
+    attempts: int,
+    delay: float,
+) -> None:
+    """Tell the log and the current span that ``request`` is sent again after ``delay``."""
+    host = request.url.host
+    attributes: dict[str, str | int | float] = {
+        "http.request.method": request.method,
+        "server.address": host,
+        "error.type": retried,
+    }
+    if status is not None:
+        attributes["http.response.status_code"] = status
+    attributes.update({"jobs.attempt": attempt, "jobs.wait.seconds": delay})
+    what = f"HTTP {status}" if status is not None else retried
+    notice(
+        logger,
+        "http.retry",
+        f"{request.method} {host}: {what}, attempt {attempt} of {attempts}, "
+        f"retrying in {delay:.2f} s",
+        attributes,
+    )

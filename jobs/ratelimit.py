@@ -4,12 +4,15 @@ Each limit is a generic cell rate algorithm (GCRA) with reservations: one Lua sc
 Redis' own clock, advances the limit's "theoretical arrival time" by ``1 / rate`` and answers
 how long the caller must wait before its request may go. Because the reservation is made
 atomically in Redis, any number of workers sharing a key together send at most
-``burst + rate * t`` requests in any interval of ``t`` seconds.
+``burst + rate * t`` requests in any interval of ``t`` seconds. A wait longer than
+``notice_after`` seconds (one by default) leaves a WARNING line and a ``ratelimit.wait`` event
+on the current span (:mod:`jobs.notices`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -17,8 +20,11 @@ from typing import Final
 from redis.asyncio import Redis
 
 from jobs.metrics import METRICS
+from jobs.notices import notice
 
 __all__ = ["RATE_LIMIT_PREFIX", "SharedRateLimiter"]
+
+logger = logging.getLogger(__name__)
 
 #: Prefix of every limiter key: ``jobs:ratelimit:<name>``.
 RATE_LIMIT_PREFIX: Final = "jobs:ratelimit:"
@@ -49,6 +55,8 @@ class SharedRateLimiter:
     rate: float
     burst: int
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    #: Waits longer than this many seconds are logged and put on the current span.
+    notice_after: float = 1.0
 
     @property
     def key(self) -> str:
@@ -68,4 +76,11 @@ class SharedRateLimiter:
         wait = await self.reserve()
         if wait > 0:
             METRICS.waited(wait, "rate_limit")
+            if wait > self.notice_after:
+                notice(
+                    logger,
+                    "ratelimit.wait",
+                    f"rate limit {self.name}: waiting {wait:.2f} s",
+                    {"jobs.ratelimit.name": self.name, "jobs.wait.seconds": wait},
+                )
             await self.sleep(wait)

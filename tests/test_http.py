@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from jobs import TransientJobError
 from jobs.http import send_with_retries
+from jobs.telemetry import tracer
 
 
 def scripted(*replies: httpx.Response | Exception) -> tuple[httpx.AsyncClient, list[float]]:
@@ -67,3 +71,56 @@ async def test_connection_errors_exhaust_attempts_into_a_transient_error() -> No
         await send_with_retries(
             client, lambda: client.build_request("GET", "http://api/x"), attempts=3, sleep=sleep
         )
+
+
+async def test_each_retry_leaves_a_warning_and_an_event_on_the_current_span(
+    spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 503 and a connection error, each retried: one WARNING and one span event apiece."""
+    client, sleeps = scripted(
+        httpx.Response(503), httpx.ConnectError("refused"), httpx.Response(200)
+    )
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    with (
+        caplog.at_level(logging.WARNING, logger="jobs.http"),
+        tracer().start_as_current_span("a job"),
+    ):
+        await send_with_retries(
+            client,
+            lambda: client.build_request("GET", "http://api.example/x?token=abc"),
+            backoff_base=0.1,
+            sleep=sleep,
+        )
+    messages = [r.getMessage() for r in caplog.records if r.name == "jobs.http"]
+    assert messages == [
+        f"GET api.example: HTTP 503, attempt 1 of 4, retrying in {sleeps[0]:.2f} s",
+        f"GET api.example: ConnectError, attempt 2 of 4, retrying in {sleeps[1]:.2f} s",
+    ]
+    [job] = spans.get_finished_spans()
+    events = [(e.name, dict(e.attributes or {})) for e in job.events]
+    assert events == [
+        (
+            "http.retry",
+            {
+                "http.request.method": "GET",
+                "server.address": "api.example",
+                "error.type": "503",
+                "http.response.status_code": 503,
+                "jobs.attempt": 1,
+                "jobs.wait.seconds": sleeps[0],
+            },
+        ),
+        (
+            "http.retry",
+            {
+                "http.request.method": "GET",
+                "server.address": "api.example",
+                "error.type": "ConnectError",
+                "jobs.attempt": 2,
+                "jobs.wait.seconds": sleeps[1],
+            },
+        ),
+    ]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from redis.asyncio import Redis
 
 from jobs.ratelimit import SharedRateLimiter
+from jobs.telemetry import tracer
 
 
 async def test_burst_then_rate_shared_between_two_clients(redis_url: str) -> None:
@@ -20,3 +25,35 @@ async def test_burst_then_rate_shared_between_two_clients(redis_url: str) -> Non
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_long_wait_leaves_a_warning_and_an_event_short_ones_do_not(
+    redis_url: str, spans: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Waits over ``notice_after`` are logged and put on the span; the burst's free ones are not."""
+    client = Redis.from_url(redis_url)
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+
+    try:
+        limit = SharedRateLimiter(
+            client, "notion:7", rate=2.0, burst=1, sleep=sleep, notice_after=0.2
+        )
+        with (
+            caplog.at_level(logging.WARNING, logger="jobs.ratelimit"),
+            tracer().start_as_current_span("a job"),
+        ):
+            for _ in range(3):
+                await limit.acquire()
+    finally:
+        await client.aclose()
+    assert len(waited) == 2 and all(w > 0.2 for w in waited)
+    messages = [r.getMessage() for r in caplog.records if r.name == "jobs.ratelimit"]
+    assert messages == [f"rate limit notion:7: waiting {w:.2f} s" for w in waited]
+    [job] = spans.get_finished_spans()
+    assert [(e.name, dict(e.attributes or {})) for e in job.events] == [
+        ("ratelimit.wait", {"jobs.ratelimit.name": "notion:7", "jobs.wait.seconds": w})
+        for w in waited
+    ]

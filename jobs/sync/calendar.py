@@ -12,6 +12,7 @@ from jobs.db.sync_models import CalendarEvent, GoogleCalendar
 from jobs.sync.errors import SyncTokenExpired
 from jobs.sync.generation import claim_generation, hold_generation
 from jobs.sync.google import GoogleCalendarClient
+from jobs.sync.restarts import SYNC_TOKEN_EXPIRED, listing_restarted
 from jobs.sync.store import EVENT_KEY, delete_events, event_row, upsert
 
 __all__ = ["CalendarSyncResult", "sync_calendar"]
@@ -53,6 +54,9 @@ async def sync_calendar(
                 raise
             sync_token = None
             result.resynced_after_410 = True
+            listing_restarted(
+                "google", calendar.account_id, "calendar events", SYNC_TOKEN_EXPIRED, 1
+            )
 
 
 async def _walk(

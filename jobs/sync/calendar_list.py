@@ -21,6 +21,7 @@ from jobs.sync.accounts import DEFAULT_CALENDAR, calendars_of
 from jobs.sync.errors import AccountSyncError, CalendarSyncError, SyncTokenExpired
 from jobs.sync.generation import claim_generation, hold_generation
 from jobs.sync.google import GoogleCalendarClient
+from jobs.sync.restarts import SYNC_TOKEN_EXPIRED, listing_restarted
 
 __all__ = ["CalendarListResult", "discover_calendars"]
 
@@ -36,9 +37,13 @@ class CalendarListResult:
 
 
 async def _read_list(
-    client: GoogleCalendarClient, sync_token: str | None, page_size: int, result: CalendarListResult
+    client: GoogleCalendarClient,
+    account: GoogleAccount,
+    page_size: int,
+    result: CalendarListResult,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Every entry of the list (changes only, with a token) and the list's next sync token."""
+    sync_token = account.calendar_list_sync_token
     while True:
         result.full = sync_token is None
         entries: list[dict[str, Any]] = []
@@ -58,6 +63,7 @@ async def _read_list(
             if sync_token is None:
                 raise AccountSyncError("Google answered 410 to a full calendar list") from None
             sync_token = None
+            listing_restarted("google", account.id, "calendar list", SYNC_TOKEN_EXPIRED, 1)
 
 
 async def discover_calendars(
@@ -72,9 +78,7 @@ async def discover_calendars(
     async with sessions.begin() as session:
         generation = await claim_generation(session, GoogleAccount, account.id)
     try:
-        entries, next_token = await _read_list(
-            client, account.calendar_list_sync_token, page_size, result
-        )
+        entries, next_token = await _read_list(client, account, page_size, result)
     except CalendarSyncError as refused:
         result.refused = str(refused)
         return await calendars_of(sessions, account), result

@@ -21,6 +21,7 @@ from jobs.sync.errors import AccountSyncError, CursorExpired
 from jobs.sync.generation import claim_generation, hold_generation
 from jobs.sync.notion import NotionClient
 from jobs.sync.recheck import recheck_unseen
+from jobs.sync.restarts import CURSOR_REFUSED, listing_restarted
 from jobs.sync.store import PAGE_KEY, delete_pages, page_row, parse_time, upsert
 
 __all__ = ["MAX_LISTING_RESTARTS", "PageSyncResult", "sync_pages"]
@@ -71,6 +72,9 @@ class _Listing:
                     raise AccountSyncError(
                         f"Notion refused the listing cursor {self.result.restarts} times in one run"
                     ) from None
+                listing_restarted(
+                    "notion", self.integration.id, "pages", CURSOR_REFUSED, self.result.restarts
+                )
                 cursor = None
                 continue
             self.result.requests += 1
