@@ -23,7 +23,6 @@ from arq.jobs import Job, SerializationError, serialize_job
 from arq.utils import timestamp_ms, to_ms, to_unix_ms
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
-from redis.asyncio import ConnectionPool
 
 from jobs.constants import HEADERS_KWARG, MESSAGING_SYSTEM, queue_name, wake_key
 from jobs.control import JobHandle
@@ -32,6 +31,7 @@ from jobs.families import known_families
 from jobs.limits import check_job_id
 from jobs.metrics import METRICS
 from jobs.queue_scripts import ENQUEUE, WAKE_CAP
+from jobs.redis_connection import close_sentinels, open_redis, redis_settings
 from jobs.registry import get_job
 from jobs.serializer import deserialize, payload_serializer
 from jobs.settings import Settings, get_settings
@@ -176,6 +176,14 @@ class JobsPool(ArqRedis):
         queue = waiting[0] if waiting else queues[0]
         return JobHandle(job_id, self, _queue_name=queue, _deserializer=self.job_deserializer)
 
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        """Close the connections (to the sentinels too, for a Sentinel-run Redis)."""
+        await super().aclose(close_connection_pool)
+        if close_connection_pool or (
+            close_connection_pool is None and self.auto_close_connection_pool
+        ):
+            await close_sentinels(self)
+
     @classmethod
     def sharing(cls, redis: ArqRedis, settings: Settings) -> JobsPool:
         """A JobsPool on the same connections as ``redis`` (used inside workers)."""
@@ -191,15 +199,14 @@ async def create_pool(
 ) -> JobsPool:
     """Connect to ``REDIS_URL`` (or ``redis_url``) and return a :class:`JobsPool`.
 
+    The URL is read as workers read it (:mod:`jobs.redis_connection`).
+
     Raises ``redis.exceptions.ConnectionError`` if Redis cannot be reached.
     """
     settings = settings or get_settings()
-    connections = ConnectionPool.from_url(redis_url or settings.redis_url)
-    pool = JobsPool(
-        connection_pool=connections,
-        job_serializer=payload_serializer(settings.job_max_payload_bytes),
-        job_deserializer=deserialize,
-    )
+    pool = open_redis(redis_settings(redis_url or settings.redis_url), JobsPool)
+    pool.job_serializer = payload_serializer(settings.job_max_payload_bytes)
+    pool.job_deserializer = deserialize
     pool.auto_close_connection_pool = True
     instrument_redis_client(pool)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -31,11 +32,9 @@ _DEV_STACK = "docker compose -f compose/base.yml -f compose/dev.yml up -d"
 
 
 def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    from jobs.redis_connection import redis_url_for_display
+
+    return redis_url_for_display(url)
 
 
 def redis_unreachable_message(settings: Settings, reason: str) -> str:
@@ -109,9 +108,12 @@ def connection_problem(settings: Settings, error: BaseException) -> str | None:
 
 async def redis_problem(settings: Settings) -> str | None:
     """One line on why Redis cannot be used, or None when it answers."""
-    from redis.asyncio import Redis
+    from arq.connections import ArqRedis
 
-    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    from jobs.redis_connection import close_sentinels, open_redis, redis_settings
+
+    options = replace(redis_settings(settings.redis_url), conn_timeout=2)
+    client = open_redis(options, ArqRedis)
     try:
         await client.ping()
     except Exception as error:
@@ -121,6 +123,7 @@ async def redis_problem(settings: Settings) -> str | None:
         return message
     finally:
         await client.aclose()
+        await close_sentinels(client)
     return None
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote, quote_plus
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from jobs.redis_connection import redis_password
 from jobs.settings import Settings
 
 __all__ = ["Redactor"]
@@ -28,10 +29,11 @@ class Redactor:
             value = getattr(settings, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 secrets.add(value.get_secret_value())
-        for url in (settings.resolved_database_url, settings.redis_url):
-            password = make_url(url).password if "://" in url else None
-            if password:
-                secrets.add(str(password))
+        passwords = (
+            make_url(settings.resolved_database_url).password,
+            redis_password(settings.redis_url),
+        )
+        secrets |= {str(password) for password in passwords if password}
         secrets |= {quote(secret, safe="") for secret in secrets}
         secrets |= {quote_plus(secret, safe="") for secret in secrets}
         # longest first, so a secret containing another is masked whole

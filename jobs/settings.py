@@ -264,8 +264,9 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        from jobs.redis_connection import check_redis_url
+
+        check_redis_url(value)  # raises ValueError saying what is wrong
         return value
 
     @field_validator("database_schema", "database_version_table", "users_schema")

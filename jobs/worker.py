@@ -42,6 +42,7 @@ from jobs.monitor import run_heartbeat
 from jobs.preflight import install_startup_hints
 from jobs.quarantine import refused_payload_function
 from jobs.redaction import Redactor
+from jobs.redis_connection import adopt_retry_policy, redis_settings
 from jobs.registry import JobFunction, JobSpec, spec_of
 from jobs.schedule import Schedule, cron_job
 from jobs.serializer import serialize_in_worker
@@ -87,7 +88,7 @@ def _tuning(settings: Settings, family: str) -> FamilyTuning:
 SettingsCheck = Callable[[Settings], object]
 
 
-def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
+def _startup(family: str, settings_check: SettingsCheck | None, connection: RedisSettings) -> Hook:
     async def startup(ctx: dict[str, Any]) -> None:
         adopt_running_worker()  # `arq jobs.<family>.WorkerSettings` built ARQ's own Worker
         settings: Settings = ctx.get("settings") or get_settings()
@@ -104,6 +105,7 @@ def _startup(family: str, settings_check: SettingsCheck | None) -> Hook:
             raise
         http = create_http_client(settings)
         instrument_http_client(http)
+        await adopt_retry_policy(ctx["redis"], connection)
         jobs_pool = JobsPool.sharing(ctx["redis"], settings)
         instrument_redis_client(jobs_pool)
         sessions = create_session_factory(engine)
@@ -186,13 +188,14 @@ def worker_options(
             )
         )
     arq_functions.append(refused_payload_function(queue_name(family)))
+    connection = redis_settings(settings.redis_url)
     names = [function.name for function in arq_functions] + [cron.name for cron in arq_crons]
     return {
         "queue_name": queue_name(family),
         "functions": arq_functions,
         "cron_jobs": arq_crons,
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
-        "on_startup": _startup(family, settings_check),
+        "redis_settings": connection,
+        "on_startup": _startup(family, settings_check, connection),
         "on_shutdown": _shutdown,
         "job_serializer": serialize_in_worker,
         "job_deserializer": worker_deserializer(
