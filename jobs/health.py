@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from redis.asyncio import Redis
 
 from jobs.families import known_families
 from jobs.monitor import family_health, local_worker
+from jobs.redis_connection import close_sentinels, open_redis, redis_options
 from jobs.settings import Settings
 
 __all__ = ["Report", "health_report", "local_health_report"]
@@ -28,9 +29,14 @@ class Report:
 
 
 def _redis(settings: Settings) -> Redis:
-    """A plain client for reading health records: one connection, bounded connect time."""
-    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, socket_timeout=5)
-    return client
+    """A plain client for reading health records, with bounded connect and read times."""
+    options = replace(redis_options(settings.redis_url), conn_timeout=5)
+    return open_redis(options, Redis, socket_timeout=5)
+
+
+async def _close(redis: Redis) -> None:
+    await redis.aclose()
+    await close_sentinels(redis)
 
 
 async def health_report(settings: Settings, families: list[str]) -> Report:
@@ -49,7 +55,7 @@ async def health_report(settings: Settings, families: list[str]) -> Report:
                 dead.append(family)
                 lines.append(f"{family}: no live worker")
     finally:
-        await redis.aclose()
+        await _close(redis)
     return Report("\n".join(lines), 1 if dead else 0)
 
 
@@ -81,5 +87,5 @@ async def local_health_report(settings: Settings, families: list[str], pid: int 
                 f"(more than {max_age:g}s): hung or stopped"
             )
     finally:
-        await redis.aclose()
+        await _close(redis)
     return Report("\n".join(lines), 1 if dead else 0)

@@ -108,12 +108,12 @@ def connection_problem(settings: Settings, error: BaseException) -> str | None:
 
 async def redis_problem(settings: Settings) -> str | None:
     """One line on why Redis cannot be used, or None when it answers."""
-    from arq.connections import ArqRedis
+    from redis.asyncio import Redis
 
-    from jobs.redis_connection import close_sentinels, open_redis, redis_settings
+    from jobs.redis_connection import close_sentinels, open_redis, redis_options
 
-    options = replace(redis_settings(settings.redis_url), conn_timeout=2)
-    client = open_redis(options, ArqRedis)
+    options = replace(redis_options(settings.redis_url), conn_timeout=2)
+    client = open_redis(options, Redis)
     try:
         await client.ping()
     except Exception as error:

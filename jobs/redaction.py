@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
-from jobs.redis_connection import redis_password
+from jobs.redis_connection import redis_options
 from jobs.settings import Settings
 
 __all__ = ["Redactor"]
@@ -31,7 +31,7 @@ class Redactor:
                 secrets.add(value.get_secret_value())
         passwords = (
             make_url(settings.resolved_database_url).password,
-            redis_password(settings.redis_url),
+            redis_options(settings.redis_url).password,
         )
         secrets |= {str(password) for password in passwords if password}
         secrets |= {quote(secret, safe="") for secret in secrets}

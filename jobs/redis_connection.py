@@ -1,7 +1,8 @@
 """``REDIS_URL`` read once into connection options that producers and workers share.
 
-ARQ's workers connect with a ``RedisSettings``; producers with a redis-py client. Both are built
-from :func:`redis_settings`, so a URL that works for one works for the other:
+ARQ's workers connect with a ``RedisSettings`` (:func:`redis_settings`); producers, health
+checks and operator commands with a redis-py client (:func:`open_redis`). Both come from one
+reading of the URL (:func:`redis_options`), so a URL that works for one works for the other:
 
 - ``redis://[user:password@]host[:port][/db]`` — user and password may be percent-encoded
   (``p%40ss`` is ``p@ss``), as in any URL;
@@ -20,20 +21,20 @@ from :func:`redis_settings`, so a URL that works for one works for the other:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 if TYPE_CHECKING:  # imported when used, so that reading the settings stays light
-    from arq.connections import ArqRedis, RedisSettings
+    from arq.connections import RedisSettings
     from redis.asyncio import Redis
 
 __all__ = [
+    "RedisOptions",
     "adopt_retry_policy",
-    "check_redis_url",
     "close_sentinels",
     "open_redis",
-    "redis_password",
+    "redis_options",
     "redis_settings",
     "redis_url_for_display",
 ]
@@ -51,7 +52,35 @@ TLS_OPTIONS: Final = (
 )
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
-R = TypeVar("R", bound="ArqRedis")
+R = TypeVar("R", bound="Redis")
+
+
+@dataclass(frozen=True)
+class RedisOptions:
+    """How to connect: the fields (and defaults) of ARQ's ``RedisSettings``, without ARQ."""
+
+    host: str | list[tuple[str, int]] = "localhost"
+    port: int = DEFAULT_PORT
+    unix_socket_path: str | None = None
+    database: int = 0
+    username: str | None = None
+    password: str | None = None
+    ssl: bool = False
+    ssl_keyfile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_cert_reqs: str = "required"
+    ssl_ca_certs: str | None = None
+    ssl_ca_data: str | None = None
+    ssl_check_hostname: bool = False
+    conn_timeout: float = 1
+    conn_retries: int = 5
+    conn_retry_delay: float = 1
+    max_connections: int | None = None
+    sentinel: bool = False
+    sentinel_master: str = "mymaster"
+    retry_on_timeout: bool = False
+    retry_on_error: list[type[Exception]] | None = None
+    retry: Any = field(default=None)
 
 
 @dataclass(frozen=True)
@@ -123,24 +152,18 @@ def _tls_options(scheme: str, options: dict[str, str]) -> dict[str, Any]:
 
 
 def redis_settings(url: str) -> RedisSettings:
-    """The connection options of ``url`` (see the module docstring); ValueError if unusable.
-
-    The error never repeats the URL, which may hold a password.
-    """
+    """The ``RedisSettings`` a worker gives ARQ for ``url``; ValueError if unusable."""
     from arq.connections import RedisSettings
 
-    return RedisSettings(**_options(url))
+    return RedisSettings(**asdict(redis_options(url)))
 
 
-def check_redis_url(url: str) -> None:
-    """Raise ValueError saying what is wrong with ``url``, without importing a Redis client."""
-    _options(url)
+def redis_options(url: str) -> RedisOptions:
+    """The connection options of ``url`` (see the module docstring); ValueError if unusable.
 
-
-def redis_password(url: str) -> str | None:
-    """The (decoded) password in ``url``, to be kept out of messages."""
-    password: str | None = _options(url)["password"]
-    return password
+    It imports no Redis client. The error never repeats the URL, which may hold a password.
+    """
+    return RedisOptions(**_options(url))
 
 
 def _options(url: str) -> dict[str, Any]:
@@ -200,8 +223,8 @@ def redis_url_for_display(url: str) -> str:
     return parts._replace(netloc=f"{user}:***@{hosts}").geturl()
 
 
-def open_redis(options: RedisSettings, redis_class: type[R], **connection: Any) -> R:
-    """A client of ``redis_class`` (an ArqRedis) for ``options``, connected as ARQ connects.
+def open_redis(options: RedisOptions | RedisSettings, redis_class: type[R], **connection: Any) -> R:
+    """A client of ``redis_class`` (ArqRedis, or plain Redis) for ``options``, as ARQ connects.
 
     It gets the keyword arguments ARQ's own ``create_pool`` gives a worker's client (for a
     Sentinel-run Redis, a client that asks the sentinels for the master); ``connection`` adds
@@ -223,6 +246,7 @@ def open_redis(options: RedisSettings, redis_class: type[R], **connection: Any) 
         sentinel = Sentinel(options.host, ssl=options.ssl, **identity)  # type: ignore[no-untyped-call]
         client: R = sentinel.master_for(options.sentinel_master, redis_class=redis_class)
         return client
+    assert isinstance(options.host, str)  # a list of hosts is for sentinels only
     return redis_class(
         host=options.host,
         port=options.port,
@@ -239,7 +263,7 @@ def open_redis(options: RedisSettings, redis_class: type[R], **connection: Any) 
     )
 
 
-async def adopt_retry_policy(redis: Redis, options: RedisSettings) -> None:
+async def adopt_retry_policy(redis: Redis, options: RedisOptions | RedisSettings) -> None:
     """Give a client ARQ built for a Sentinel-run Redis the retry policy of ``options``.
 
     ARQ passes ``RedisSettings.retry`` to plain connections only; a worker calls this at

@@ -264,9 +264,9 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
-        from jobs.redis_connection import check_redis_url
+        from jobs.redis_connection import redis_options
 
-        check_redis_url(value)  # raises ValueError saying what is wrong
+        redis_options(value)  # raises ValueError saying what is wrong
         return value
 
     @field_validator("database_schema", "database_version_table", "users_schema")
