@@ -172,6 +172,7 @@ async def test_hostile_payloads_are_quarantined_and_the_worker_goes_on(
     redis = Redis.from_url(settings.redis_url)
     try:
         await worker.wait_ready()
+        planted = time.monotonic()
         for plant, _, _ in HOSTILE.values():
             await plant(redis)
         job = await pool.enqueue_job(
@@ -185,6 +186,7 @@ async def test_hostile_payloads_are_quarantined_and_the_worker_goes_on(
             assert worker.exit_code is None, f"the worker died:\n{worker.output[-3000:]}"
             await asyncio.sleep(0.2)
         assert worker.exit_code is None, f"the worker died:\n{worker.output[-3000:]}"
+        refused_within = time.monotonic() - planted
         assert [m["Subject"] for m in smtp_server.messages] == ["Still here"]
         assert await redis.zcard(QUEUE) == 0
         assert await redis.keys("arq:job:*") == []
@@ -202,6 +204,10 @@ async def test_hostile_payloads_are_quarantined_and_the_worker_goes_on(
         exit_code = worker.stop()
     assert exit_code == 0, worker.output[-3000:]
     assert not [line for line in worker.output.splitlines() if line.startswith(FORGED_LINE)]
+    print(  # the figure of the fault, for the record (pytest -s)
+        f"hostile payloads: {len(HOSTILE)} refused and the next e-mail sent within "
+        f"{refused_within:.1f}s, worker up throughout"
+    )
 
     listing = await asyncio.to_thread(
         subprocess.run,
