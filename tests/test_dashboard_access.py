@@ -234,3 +234,21 @@ def test_dashboard_settings_refuse_unsafe_or_malformed_values(
     """A user without a password, a short password or secret, a bad URL: one line naming it."""
     with pytest.raises(ConfigurationError, match=error):
         load_settings(**values)
+
+
+async def test_abort_needs_the_sessions_csrf_token(settings: Settings, pool: JobsPool) -> None:
+    """An abort without the token leaves the queued job alone; with it, the abort is requested."""
+    job = await pool.enqueue_job("backup_one_user", user_id=1)
+    assert job is not None
+    handle = await pool.job(job.job_id)
+    app = create_dashboard(dashboard_settings(settings))
+    async with app.router.lifespan_context(app), client_of(app) as client:
+        token = csrf_token_in((await client.get(f"/job/{job.job_id}")).text)
+        refused = await client.post(f"/abort/{job.job_id}", data={"csrf_token": "forged"})
+        assert refused.status_code == 403
+        assert not (await handle.report()).abort_requested
+        done = await client.post(f"/abort/{job.job_id}", data={"csrf_token": token})
+        again = await client.post("/abort/no-such-job", data={"csrf_token": token})
+    assert done.status_code == 303 and "notice=aborted" in done.headers["location"]
+    assert (await handle.report()).abort_requested
+    assert again.status_code == 409

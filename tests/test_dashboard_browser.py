@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs import NO_RETRY, JobContext, job
 from jobs.client import JobsPool
+from jobs.control import JobState
 from jobs.dashboard import create_dashboard
 from jobs.db.models import FailedJob
 from jobs.settings import Settings
@@ -72,10 +73,10 @@ async def _number(page: Any, selector: str) -> int:
     return int((await page.text_content(selector)).strip())
 
 
-async def test_every_page_loads_requeue_works_and_the_overview_refreshes_itself(
+async def test_every_page_loads_requeue_and_abort_work_and_the_overview_refreshes_itself(
     settings: Settings, pool: JobsPool, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    """Each page renders real state; Requeue really requeues; the overview updates in place."""
+    """Each page renders real state; Requeue and Abort act in Redis; the overview updates itself."""
     expect = pytest.importorskip("playwright.async_api").expect
     dash_settings = dashboard_settings(settings, dashboard_refresh_seconds=1.0)
     async with busy_worker(dash_settings, pool) as held_id:
@@ -157,4 +158,27 @@ async def test_every_page_loads_requeue_works_and_the_overview_refreshes_itself(
             assert "send_daily_email_summary" in await page.inner_text("#crons")
             await page.goto(f"{base}/accounts")
             assert await page.locator("#accounts").count() == 1
+
+            # abort: the running job is cancelled by its worker, a queued one will never run
+            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await page.goto(f"{base}/job/{held_id}")
+            await page.click("#abort")
+            await page.wait_for_selector(".notice")
+            held = await pool.job(held_id)
+            for _ in range(300):
+                if (await held.report()).state == JobState.ABORTED:
+                    break
+                await asyncio.sleep(0.05)
+            assert (await held.report()).state == JobState.ABORTED
+            await page.reload()
+            assert await page.inner_text("#job-status") == "aborted"
+            assert await page.locator("#abort").count() == 0
+            await page.goto(f"{base}/queues/files")
+            waiting_id = await page.get_attribute("#queue tbody tr", "data-job-id")
+            assert waiting_id is not None
+            await page.goto(f"{base}/job/{waiting_id}")
+            await page.click("#abort")
+            await page.wait_for_selector("#abort-requested")
+            report = await (await pool.job(waiting_id)).report()
+            assert report.state == JobState.QUEUED and report.abort_requested
             assert problems == []

@@ -96,9 +96,10 @@ async def test_a_job_detail_has_status_arguments_and_after_running_the_result(
         {"number": 7, "label": "seven"},
     )
     assert queued.trace_id is not None and len(queued.trace_id) == 32
+    assert queued.abortable
     await run_burst(await make_worker(settings, [echo]))
     done = await read_job(pool, sessions, job.job_id, redact)
-    assert (done.status, done.success) == ("complete", True)
+    assert done.status == "succeeded" and not done.abortable
     assert done.duration_s is not None and done.duration_s >= 0
     assert done.result is not None and '"label": "seven"' in done.result
     missing = await read_job(pool, sessions, "no-such-job", redact)

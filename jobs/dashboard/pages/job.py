@@ -12,7 +12,7 @@ __all__ = ["add_routes"]
 
 
 def add_routes(router: APIRouter, dash: Dashboard) -> None:
-    """``GET /job/{job_id}`` and ``GET /lookup?job_id=`` (the header's search box)."""
+    """``GET /job/{job_id}``, ``POST /abort/{job_id}``, ``GET /lookup?job_id=`` (search box)."""
 
     @router.get("/lookup", name="dashboard-job-lookup")
     async def lookup(request: Request, job_id: str = "") -> RedirectResponse:
@@ -31,3 +31,12 @@ def add_routes(router: APIRouter, dash: Dashboard) -> None:
         if not detail.found:
             raise HTTPException(404, "No such job (finished results are kept for an hour)")
         return dash.render(request, "job.html", job=detail)
+
+    @router.post("/abort/{job_id:path}", name="dashboard-abort")
+    async def abort(request: Request, job_id: str) -> RedirectResponse:
+        """Abort a queued, deferred or running job (the job control's ``request_abort``)."""
+        await dash.guard.checked_form(request)
+        handle = await (await dash.pool(request)).job(job_id)
+        if not await handle.request_abort():
+            raise HTTPException(409, "The job has finished or is unknown: nothing to abort")
+        return dash.redirect(request, "dashboard-job", "aborted", job_id=job_id)
