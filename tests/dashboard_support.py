@@ -7,13 +7,18 @@ import re
 import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs.db.models import User
+from jobs.db.sync_models import AccountState, GoogleAccount
 from jobs.settings import Settings
 
 __all__ = [
     "LLM_KEY",
     "PASSWORD",
     "USERNAME",
+    "account_state",
+    "add_google_account",
     "client_of",
     "csrf_token_in",
     "dashboard_settings",
@@ -45,6 +50,34 @@ def client_of(
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://dashboard.test", auth=auth
     )
+
+
+async def add_google_account(
+    sessions: async_sessionmaker[AsyncSession], state: AccountState, error: str | None = None
+) -> int:
+    """A user with a Google account in ``state``; the account's id."""
+    async with sessions.begin() as session:
+        user = User(email=f"{state.value}@example.com")
+        session.add(user)
+        await session.flush()
+        account = GoogleAccount(
+            user_id=user.id,
+            google_email=user.email,
+            state=state,
+            last_error=error,
+            failures=0 if error is None else 3,
+        )
+        session.add(account)
+        await session.flush()
+        return account.id
+
+
+async def account_state(sessions: async_sessionmaker[AsyncSession], account_id: int) -> str:
+    """The state of Google account ``account_id`` now."""
+    async with sessions() as session:
+        account = await session.get(GoogleAccount, account_id)
+        assert account is not None
+        return account.state.value
 
 
 def csrf_token_in(html: str) -> str:

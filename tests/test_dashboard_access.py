@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.client import JobsPool
 from jobs.dashboard import create_dashboard, dashboard_router
 from jobs.db.models import FailedJob
+from jobs.db.sync_models import AccountState
 from jobs.errors import ConfigurationError
 from jobs.failures import record_failed_job
 from jobs.settings import Settings, load_settings
@@ -18,6 +19,8 @@ from tests.dashboard_support import (
     LLM_KEY,
     PASSWORD,
     USERNAME,
+    account_state,
+    add_google_account,
     client_of,
     csrf_token_in,
     dashboard_settings,
@@ -252,3 +255,26 @@ async def test_abort_needs_the_sessions_csrf_token(settings: Settings, pool: Job
     assert done.status_code == 303 and "notice=aborted" in done.headers["location"]
     assert (await handle.report()).abort_requested
     assert again.status_code == 409
+
+
+async def test_reactivate_needs_the_sessions_csrf_token(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Reactivate without the token leaves the account in error; with it, the account is active."""
+    account_id = await add_google_account(sessions, AccountState.ERROR, "HTTP 500 from Google")
+    url = f"/accounts/google/{account_id}/reactivate"
+    app = create_dashboard(dashboard_settings(settings))
+    async with app.router.lifespan_context(app), client_of(app) as client:
+        page = (await client.get("/accounts")).text
+        token = csrf_token_in(page)
+        assert (await client.post(url)).status_code == 403
+        assert await account_state(sessions, account_id) == "error"
+        done = await client.post(url, data={"csrf_token": token})
+        unknown = await client.post("/accounts/google/999/reactivate", data={"csrf_token": token})
+        wrong_kind = await client.post(
+            f"/accounts/slack/{account_id}/reactivate", data={"csrf_token": token}
+        )
+    assert "HTTP 500 from Google" in page
+    assert done.status_code == 303 and "notice=reactivated" in done.headers["location"]
+    assert await account_state(sessions, account_id) == "active"
+    assert (unknown.status_code, wrong_kind.status_code) == (404, 404)

@@ -19,10 +19,17 @@ from jobs.client import JobsPool
 from jobs.control import JobState
 from jobs.dashboard import create_dashboard
 from jobs.db.models import FailedJob
+from jobs.db.sync_models import AccountState
 from jobs.settings import Settings
 from tests.browser import launch_chromium, serve
 from tests.conftest import make_worker
-from tests.dashboard_support import PASSWORD, USERNAME, dashboard_settings
+from tests.dashboard_support import (
+    PASSWORD,
+    USERNAME,
+    account_state,
+    add_google_account,
+    dashboard_settings,
+)
 from tests.sample_jobs import bad_query, echo
 
 pytestmark = [
@@ -73,12 +80,15 @@ async def _number(page: Any, selector: str) -> int:
     return int((await page.text_content(selector)).strip())
 
 
-async def test_every_page_loads_requeue_and_abort_work_and_the_overview_refreshes_itself(
+async def test_every_page_loads_its_actions_work_and_the_overview_refreshes_itself(
     settings: Settings, pool: JobsPool, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    """Each page renders real state; Requeue and Abort act in Redis; the overview updates itself."""
+    """Pages render real state; Requeue, Abort, Reactivate take effect; the overview updates."""
     expect = pytest.importorskip("playwright.async_api").expect
     dash_settings = dashboard_settings(settings, dashboard_refresh_seconds=1.0)
+    account_id = await add_google_account(
+        sessions, AccountState.NEEDS_RECONSENT, "invalid_grant: Token has been revoked"
+    )
     async with busy_worker(dash_settings, pool) as held_id:
         for user in range(4):
             await pool.enqueue_job("backup_one_user", user_id=user + 1)
@@ -156,8 +166,14 @@ async def test_every_page_loads_requeue_and_abort_work_and_the_overview_refreshe
             await page.goto(f"{base}/schedules")
             assert await page.locator("#crons tbody tr").count() == 9
             assert "send_daily_email_summary" in await page.inner_text("#crons")
+            # accounts: Reactivate sets the account that needs re-consent active again
             await page.goto(f"{base}/accounts")
-            assert await page.locator("#accounts").count() == 1
+            row = page.locator(f"#accounts tr[data-account='google-{account_id}']")
+            assert await row.locator("[data-field=state]").inner_text() == "needs_reconsent"
+            await row.locator("button.reactivate").click()
+            await page.wait_for_selector(".notice")
+            assert await account_state(sessions, account_id) == "active"
+            assert await row.locator("[data-field=state]").inner_text() == "active"
 
             # abort: the running job is cancelled by its worker, a queued one will never run
             page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))

@@ -11,11 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jobs.db.ai_models import AiTask, AiTaskState
 from jobs.db.sync_models import AccountState, GoogleAccount, NotionIntegration
 from jobs.redaction import Redactor
+from jobs.sync.accounts_command import ACCOUNT_KINDS
 
 __all__ = ["AccountRow", "TaskRow", "read_accounts", "read_ai_tasks"]
 
 #: Rows listed per table.
 MAX_ROWS = 200
+#: The column naming each kind of account.
+NAME_COLUMNS = {"google": "google_email", "notion": "workspace_name"}
 #: Characters of an error shown per row.
 ERROR_CHARS = 300
 
@@ -31,6 +34,8 @@ class AccountRow:
     state: str
     last_synced_at: dt.datetime | None
     last_error: str | None
+    failures: int
+    next_attempt_at: dt.datetime | None
 
 
 @dataclass(frozen=True)
@@ -60,35 +65,25 @@ async def read_accounts(
     """Google accounts and Notion integrations, those not active first, then by id."""
     rows = []
     async with sessions() as session:
-        for provider, model, label in (
-            ("google", GoogleAccount, GoogleAccount.google_email),
-            ("notion", NotionIntegration, NotionIntegration.workspace_name),
-        ):
+        for provider, model in ACCOUNT_KINDS.items():
             troubled = case((model.state == AccountState.ACTIVE, 1), else_=0)
-            result = await session.execute(
-                select(
-                    model.id,
-                    model.user_id,
-                    label,
-                    model.state,
-                    model.last_synced_at,
-                    model.last_error,
-                )
-                .order_by(troubled, model.id)
-                .limit(MAX_ROWS)
+            accounts: list[GoogleAccount | NotionIntegration] = list(
+                await session.scalars(select(model).order_by(troubled, model.id).limit(MAX_ROWS))
             )
-            for id_, user_id, name, state, synced, error in result:
-                rows.append(
-                    AccountRow(
-                        provider,
-                        id_,
-                        user_id,
-                        str(name),
-                        str(state.value),
-                        synced,
-                        _cut(error, redact),
-                    )
+            rows += [
+                AccountRow(
+                    provider,
+                    account.id,
+                    account.user_id,
+                    str(getattr(account, NAME_COLUMNS[provider])),
+                    account.state.value,
+                    account.last_synced_at,
+                    _cut(account.last_error, redact),
+                    account.failures,
+                    account.next_attempt_at,
                 )
+                for account in accounts
+            ]
     return rows
 
 
