@@ -56,7 +56,7 @@ BACKEND_TABLES = [
     " (1, now() - interval '1 day'), (1, now() + interval '1 day')",
     "INSERT INTO failed_jobs (what) VALUES ('the backend''s own record')",
 ]
-# The README's recipe: views in the jobs' schema that give the backend's columns the jobs' names.
+# docs/embedding.md's recipe: views in the jobs' schema giving the backend's columns our names.
 USER_VIEWS = [
     "CREATE SCHEMA jobs",
     "CREATE VIEW jobs.users AS SELECT id, email_address AS email, full_name AS display_name,"

@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
 ]
 
-#: Where the README's screenshots are written when set (``docs/images``).
+#: Where the dashboard page's screenshots are written when set (``docs/images``).
 SCREENSHOTS = os.environ.get("DASHBOARD_SCREENSHOTS")
 
 

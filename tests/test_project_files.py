@@ -1,4 +1,4 @@
-"""The front door stays true: .env.example and README match the code (compose/: its own tests)."""
+"""The front door stays true: .env.example, README and docs match the code (compose: own tests)."""
 
 from __future__ import annotations
 
@@ -72,5 +72,10 @@ def test_readme_commands_exist() -> None:
     for target in ("worker", "test"):
         assert f"make {target}" in readme
         assert re.search(rf"^{target}:", makefile, re.MULTILINE)
+
+
+def test_configuration_page_names_every_setting() -> None:
+    """docs/configuration.md names every variable the settings class reads."""
+    page = (ROOT / "docs" / "configuration.md").read_text()
     for variable in setting_variables():
-        assert f"`{variable}`" in readme, f"{variable} missing from the README's table"
+        assert f"`{variable}`" in page, f"{variable} missing from docs/configuration.md"

@@ -153,5 +153,5 @@ async def require_current_schema(engine: AsyncEngine) -> None:
         raise ConfigurationError(
             f"USERS_SCHEMA: the users relations in {where} of {url} do not fit: "
             + "; ".join(problems)
-            + " (create views mapping your columns, see the README)"
+            + " (create views mapping your columns, see docs/embedding.md)"
         )
