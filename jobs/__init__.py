@@ -25,6 +25,7 @@ from jobs.errors import (
 
 if TYPE_CHECKING:
     from jobs.client import JobsPool, create_pool
+    from jobs.clients import WorkerClients
     from jobs.context import JobContext
     from jobs.families import declare_family
     from jobs.registry import JobSpec, all_jobs, get_job, job
@@ -48,6 +49,7 @@ __all__ = [
     "TransientJobError",
     "UnknownJobError",
     "UnstorableTextError",
+    "WorkerClients",
     "all_jobs",
     "create_pool",
     "declare_family",
@@ -63,6 +65,7 @@ _LAZY = {
     "create_pool": "jobs.client",
     "JobContext": "jobs.context",
     "declare_family": "jobs.families",
+    "WorkerClients": "jobs.clients",
     "JobSpec": "jobs.registry",
     "all_jobs": "jobs.registry",
     "get_job": "jobs.registry",

@@ -35,6 +35,8 @@ __all__ = ["FamilyTuning", "Settings", "get_settings", "load_settings"]
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 #: Schema and table names the settings accept: unquoted-safe, within PostgreSQL's 63 bytes.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+#: ``module.path:callable``, how a setting names a factory of the backend's.
+FACTORY_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 OtlpProtocol = Literal["http/protobuf", "grpc"]
 TRACES_EXPORTERS = ("otlp", "console", "none")
 METRICS_EXPORTERS = ("otlp", "prometheus", "console", "none")
@@ -75,6 +77,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_pool_size: PositiveInt = 5
     database_schema: str | None = None
+    worker_clients_factory: str | None = None
     database_version_table: str = "jobs_alembic_version"
     users_schema: str | None = None
     redis_url: str = "redis://localhost:6379"
@@ -276,6 +279,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{value!r} is not a plain SQL identifier (letters, digits and _, at most 63)"
             )
+        return value
+
+    @field_validator("worker_clients_factory")
+    @classmethod
+    def _factory_path(cls, value: str | None) -> str | None:
+        if value is not None and not FACTORY_PATH.fullmatch(value):
+            raise ValueError(f"{value!r} is not module:callable (e.g. myapp.jobs:worker_clients)")
         return value
 
     @field_validator("database_url")

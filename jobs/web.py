@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 try:
     from fastapi import FastAPI, Request
 except ImportError as error:  # pragma: no cover - depends on the install
@@ -28,7 +30,7 @@ except ImportError as error:  # pragma: no cover - depends on the install
 
 from jobs.client import create_pool
 from jobs.control import JobHandle
-from jobs.db.engine import create_engine, create_session_factory
+from jobs.db.engine import bind_engine, create_engine, create_session_factory
 from jobs.logs import install_secret_masking
 from jobs.settings import Settings, get_settings
 from jobs.web_control import job_control_router
@@ -55,10 +57,12 @@ __all__ = [
 ]
 
 
-def make_lifespan(settings: Settings | None = None) -> Any:
-    """A FastAPI lifespan that opens the jobs pool (and a database engine for ``/health``).
+def make_lifespan(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Any:
+    """A FastAPI lifespan that opens the jobs pool and a database engine (health, failed jobs).
 
-    It also masks the jobs' secrets on every log handler configured by then (uvicorn's too).
+    With ``engine`` (the backend's own) it uses that one, bound to the jobs' schemas, and
+    leaves disposing of it to the backend. It also masks the jobs' secrets on every log
+    handler configured by then (uvicorn's too).
     """
 
     @asynccontextmanager
@@ -66,15 +70,16 @@ def make_lifespan(settings: Settings | None = None) -> Any:
         resolved = settings or get_settings()
         install_secret_masking(resolved)
         pool = await create_pool(resolved)
-        engine = create_engine(resolved)
+        jobs_engine = create_engine(resolved) if engine is None else bind_engine(engine, resolved)
         app.state.jobs_pool = pool
-        app.state.jobs_engine = engine
-        app.state.jobs_sessions = create_session_factory(engine)
+        app.state.jobs_engine = jobs_engine
+        app.state.jobs_sessions = create_session_factory(jobs_engine)
         try:
             yield
         finally:
             await pool.aclose()
-            await engine.dispose()
+            if engine is None:
+                await jobs_engine.dispose()
 
     return lifespan
 

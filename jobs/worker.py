@@ -28,14 +28,13 @@ from arq.connections import RedisSettings
 from arq.worker import func, get_kwargs
 
 from jobs.client import JobsPool
+from jobs.clients import SharedClients
 from jobs.constants import queue_name
-from jobs.db.engine import create_engine, create_session_factory
 from jobs.db.migrate import require_current_schema
 from jobs.envelope import worker_deserializer
 from jobs.errors import ConfigurationError
 from jobs.execution import TIMEOUT_MARGIN, wrap
 from jobs.families import is_family
-from jobs.http import create_http_client
 from jobs.intake import QueueGuard
 from jobs.logs import configure_logging
 from jobs.monitor import run_heartbeat
@@ -49,7 +48,6 @@ from jobs.serializer import serialize_in_worker
 from jobs.settings import FamilyTuning, Settings, get_settings
 from jobs.telemetry import (
     configure_telemetry,
-    instrument_http_client,
     instrument_redis_client,
     shutdown_telemetry,
 )
@@ -97,27 +95,26 @@ def _startup(family: str, settings_check: SettingsCheck | None, connection: Redi
             settings_check(settings)  # raises ConfigurationError naming the setting
         configure_logging(settings)
         configure_telemetry(settings, family, owned_by_worker=True)
-        engine = create_engine(settings)
+        clients = await SharedClients.open(settings)  # the backend's, or made here
         try:
-            await require_current_schema(engine)
+            await require_current_schema(clients.engine)
         except ConfigurationError:
-            await engine.dispose()
+            await clients.aclose()
             raise
-        http = create_http_client(settings)
-        instrument_http_client(http)
         await adopt_retry_policy(ctx["redis"], connection)
         jobs_pool = JobsPool.sharing(ctx["redis"], settings)
         instrument_redis_client(jobs_pool)
-        sessions = create_session_factory(engine)
+        sessions = clients.sessions
         redactor = Redactor(settings)
         guard = QueueGuard(
             ctx["redis"], queue_name(family), sessions, redactor, settings.job_max_payload_bytes
         )
         guard.install()
         ctx.update(
-            engine=engine,
+            clients=clients,
+            engine=clients.engine,
             session_factory=sessions,
-            http=http,
+            http=clients.http,
             jobs_pool=jobs_pool,
             redactor=redactor,
             queue_guard=guard,
@@ -133,10 +130,8 @@ async def _shutdown(ctx: dict[str, Any]) -> None:
     if "heartbeat" in ctx:
         ctx["heartbeat"].cancel()
         await asyncio.gather(ctx["heartbeat"], return_exceptions=True)
-    if "http" in ctx:
-        await ctx["http"].aclose()
-    if "engine" in ctx:
-        await ctx["engine"].dispose()
+    if "clients" in ctx:
+        await ctx["clients"].aclose()
     shutdown_telemetry()
 
 

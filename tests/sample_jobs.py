@@ -91,3 +91,14 @@ async def wait(ctx: JobContext, seconds: float) -> str:
 async def refuse(ctx: JobContext, reason: str) -> None:
     """Fail for good with ``reason``."""
     raise PermanentJobError(reason)
+
+
+@job(family="email", name="test_session_kind", retry=NO_RETRY)
+async def session_kind(ctx: JobContext) -> dict[str, object]:
+    """What the job's sessions are: their class and whether they expire objects on commit."""
+    async with ctx.sessions() as session:
+        await session.execute(text("SELECT 1"))
+        return {
+            "class": type(session).__name__,
+            "expire_on_commit": session.sync_session.expire_on_commit,
+        }

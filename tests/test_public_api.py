@@ -22,6 +22,7 @@ def test_public_names_are_exactly_these() -> None:
             "TransientJobError",
             "UnknownJobError",
             "UnstorableTextError",
+            "WorkerClients",
             "all_jobs",
             "create_pool",
             "declare_family",

@@ -231,7 +231,7 @@ class FakeGoogleCalendar(FakeGoogleOAuth):
     async def _authorized(self, request: Request) -> Response | None:
         """The answer to a request without a valid access token, or an injected fault."""
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        self.log.add(request.url.path, token)
+        self.log.add(request.url.path, token, dict(request.headers))
         failure = await self.faults.apply()
         if failure is not None:
             return failure

@@ -35,13 +35,15 @@ class Fault:
 
 @dataclass
 class RequestLog:
-    """Every request a fake answered: monotonic time, path and bearer token."""
+    """Every request a fake answered: monotonic time, path and bearer token, and its headers."""
 
     entries: list[tuple[float, str, str]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
 
-    def add(self, path: str, token: str) -> None:
+    def add(self, path: str, token: str, headers: dict[str, str] | None = None) -> None:
         """Record one request."""
         self.entries.append((time.monotonic(), path, token))
+        self.headers.append(headers or {})
 
     def times(self, path_part: str = "") -> list[float]:
         """Times of the requests whose path contains ``path_part``."""
