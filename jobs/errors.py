@@ -35,6 +35,7 @@ __all__ = [
     "TransientJobError",
     "UnknownJobError",
     "UnstorableTextError",
+    "describe_errors",
 ]
 
 
@@ -54,17 +55,20 @@ class UnknownJobError(JobsError, LookupError):
         super().__init__(f"unknown job {name!r}; declared jobs: {', '.join(sorted(known))}")
 
 
+def describe_errors(errors: list[dict[str, Any]], unnamed: str = "(arguments)") -> str:
+    """Validation errors (``{"loc": …, "msg": …}``, as pydantic gives them) in one line."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or unnamed}: {e.get('msg')}" for e in errors
+    )
+
+
 class JobArgumentsError(JobsError, ValueError):
     """The arguments given for a job do not match its declared signature."""
 
     def __init__(self, job: str, errors: list[dict[str, Any]]) -> None:
         self.job = job
         self.errors = errors
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())) or '(arguments)'}: {e.get('msg')}"
-            for e in errors
-        )
-        super().__init__(f"invalid arguments for job {job!r}: {details}")
+        super().__init__(f"invalid arguments for job {job!r}: {describe_errors(errors)}")
 
 
 class UnstorableTextError(JobsError, ValueError):

@@ -74,6 +74,7 @@ class GoogleAccount(ConnectedAccount, Base):
     """A user's Google account connected for calendar sync (OAuth tokens, encrypted)."""
 
     __tablename__ = "google_accounts"
+    __table_args__ = (UniqueConstraint("user_id", "google_email"),)
 
     google_email: Mapped[str] = mapped_column(String(320), default="")
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
@@ -147,7 +148,10 @@ class NotionIntegration(ConnectedAccount, Base):
     """A user's Notion integration (token, encrypted) and the sync watermark."""
 
     __tablename__ = "notion_integrations"
+    __table_args__ = (UniqueConstraint("user_id", "workspace_id"),)
 
+    #: Notion's id of the workspace the integration was granted in (None before it was kept).
+    workspace_id: Mapped[str | None] = mapped_column(String(64))
     workspace_name: Mapped[str] = mapped_column(String(200), default="")
     token_encrypted: Mapped[str | None] = mapped_column(Text)
     watermark: Mapped[dt.datetime | None]
