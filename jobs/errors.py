@@ -13,7 +13,8 @@
     ├── PermanentJobError          the job failed for good; retrying cannot help
     ├── JobFailedError             a producer asked for the result of a job that failed
     │                              (.job_id, .error_type, .error_message)
-    └── JobAbortedError            a producer asked for the result of an aborted job (.job_id)
+    ├── JobAbortedError            a producer asked for the result of an aborted job (.job_id)
+    └── jobs.api.ApiError          the service API's: InvalidInputError, NotFoundError
 
 ``arq.Retry`` stays control flow of the runtime: job code raises ``TransientJobError``
 (or lets a transient library error escape) and the runtime decides whether to retry.

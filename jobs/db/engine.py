@@ -90,13 +90,14 @@ async def bind_session(session: AsyncSession, settings: Settings | None = None) 
     """Let ``session``'s current transaction run the jobs' statements in their schemas.
 
     Sets the translation on the session's connection (opening it if needed), which lasts for
-    the transaction; a session made on a :func:`bind_engine` engine needs nothing. Returns
-    ``session``.
+    the transaction. A session made on a :func:`bind_engine` engine keeps that engine's layout
+    unless ``settings`` are given. Returns ``session``.
     """
     connection = await session.connection()
-    current = (
-        connection.sync_connection.get_execution_options() if connection.sync_connection else {}
-    )
+    sync = connection.sync_connection
+    current = sync.get_execution_options() if sync is not None else {}
+    if settings is None and isinstance(current.get(LAYOUT_OPTION), DatabaseLayout):
+        return session
     layout = _layout(settings, connection.dialect.name)
     if current.get(LAYOUT_OPTION) != layout:
         await connection.execution_options(**_merged_options(current, layout))
