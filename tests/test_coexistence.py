@@ -15,13 +15,22 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import delete, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jobs import ConfigurationError, JobsPool
-from jobs.db import Base, OutboundEmail, create_engine, create_session_factory, downgrade, upgrade
+from jobs.db import (
+    Base,
+    OutboundEmail,
+    create_engine,
+    create_session_factory,
+    downgrade,
+    queue_email,
+    upgrade,
+)
 from jobs.db.migrate import current_revision, head_revision, require_current_schema
 from jobs.email.daily import queue_due_summaries
+from jobs.files import backup_user, restore_backup
 from jobs.maintenance import cleanup_old_sessions
 from jobs.settings import Settings, load_settings
 from tests.conftest import (
@@ -326,6 +335,26 @@ async def test_a_database_migrated_with_alembics_default_version_table_is_adopte
         assert "jobs_alembic_version" in names
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_backup_holds_the_jobs_rows_of_a_backend_user_and_restores_them(
+    embedded_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The backend's users row is neither archived nor restored; the jobs' rows of Ann are."""
+    sessions = create_session_factory(embedded_engine)
+    async with sessions.begin() as session:
+        await queue_email(session, to="ann@example.com", subject="hi", text="x", user_id=1)
+        await queue_email(session, to="bob@example.com", subject="hi", text="x", user_id=2)
+    made = await backup_user(embedded_engine, 1, tmp_path, keep=2)
+    assert made["counts"] == {"outbound_emails": 1}
+    async with sessions.begin() as session:
+        await session.execute(delete(OutboundEmail))
+    restored = await restore_backup(embedded_engine, Path(made["path"]))
+    assert restored.counts == {"outbound_emails": 1}
+    async with sessions() as session:
+        assert list(await session.scalars(select(OutboundEmail.to_address))) == ["ann@example.com"]
+    assert len((await snapshot())["users"]) == 2
 
 
 def test_schema_and_table_settings_must_be_plain_identifiers() -> None:
