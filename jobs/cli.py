@@ -4,7 +4,8 @@ Commands: ``migrate`` (apply migrations), ``downgrade REVISION`` (roll them back
 FAMILY`` (migrate, check Redis, run the family's worker), ``enqueue NAME key=value …``,
 ``jobs`` (list the declared jobs), ``health`` and ``status`` (workers and queues),
 ``failed list|show|requeue|purge``, ``emails failed``, ``restore ARCHIVE`` (restore a
-user's backup) and ``accounts list|reactivate`` (connected accounts by state).
+user's backup), ``accounts list|reactivate`` (connected accounts by state) and ``tokens
+check|rotate`` (stored tokens by key; re-encrypt them after a key change).
 """
 
 from __future__ import annotations
@@ -149,6 +150,10 @@ def _parser() -> argparse.ArgumentParser:
     reactivate = account_actions.add_parser("reactivate", help="set an account active again")
     reactivate.add_argument("kind", choices=("google", "notion"))
     reactivate.add_argument("account_id", type=int)
+    tokens = commands.add_parser("tokens", help="stored tokens by key; re-encrypt them")
+    token_actions = tokens.add_subparsers(dest="action", required=True)
+    token_actions.add_parser("check", help="exit 1 unless every token is under the current key")
+    token_actions.add_parser("rotate", help="re-encrypt tokens under an old key with the current")
     return parser
 
 
@@ -233,4 +238,11 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(asyncio.run(list_accounts(settings, args.state)))
         else:
             print(asyncio.run(reactivate_account(settings, args.kind, args.account_id)))
+    elif args.command == "tokens":
+        from jobs.sync.tokens_command import check_tokens, rotate_tokens
+
+        command = rotate_tokens if args.action == "rotate" else check_tokens
+        report = asyncio.run(command(settings))
+        print(report.text)
+        return report.exit_code
     return 0

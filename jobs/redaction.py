@@ -29,6 +29,7 @@ class Redactor:
             value = getattr(settings, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 secrets.add(value.get_secret_value())
+        secrets |= set(settings.old_token_keys)  # each key alone, not only the list
         passwords = (
             make_url(settings.resolved_database_url).password,
             redis_options(settings.redis_url).password,

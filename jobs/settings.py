@@ -139,6 +139,7 @@ class Settings(BaseSettings):
     # sync family
     sync_worker: FamilyTuning = FamilyTuning(max_jobs=20, job_timeout=900.0, shutdown_grace=30.0)
     token_encryption_key: SecretStr | None = None
+    token_encryption_old_keys: SecretStr | None = None
     google_api_base_url: str = "https://www.googleapis.com"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
     google_client_id: str | None = None
@@ -336,6 +337,13 @@ class Settings(BaseSettings):
     def family_modules(self) -> tuple[str, ...]:
         """``JOB_FAMILY_MODULES`` as module names."""
         return tuple(name.strip() for name in self.job_family_modules.split(",") if name.strip())
+
+    @property
+    def old_token_keys(self) -> tuple[str, ...]:
+        """``TOKEN_ENCRYPTION_OLD_KEYS`` as keys (comma-separated, newest first)."""
+        value = self.token_encryption_old_keys
+        text = value.get_secret_value() if value is not None else ""
+        return tuple(key.strip() for key in text.split(",") if key.strip())
 
     @property
     def timezone(self) -> ZoneInfo:
