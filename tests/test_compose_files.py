@@ -51,10 +51,16 @@ def seconds(duration: str) -> float:
     return sum(float(amount) * units[unit] for amount, unit in parts)
 
 
-def required(value: str) -> bool:
+#: Secrets empty but for a while (old keys during a rotation): ``${NAME?message}``, set even
+#: if empty, so a forgotten variable still stops Compose.
+OPTIONAL_SECRETS = {"TOKEN_ENCRYPTION_OLD_KEYS"}
+
+
+def required(value: str, *, may_be_empty: bool = False) -> bool:
     """The value is a variable that Compose refuses to run without (``${NAME:?message}``)."""
     match = INTERPOLATION.fullmatch(value)
-    return bool(match and match.group(2) == ":?" and match.group(3))
+    forms = (":?", "?") if may_be_empty else (":?",)
+    return bool(match and match.group(2) in forms and match.group(3))
 
 
 def test_every_file_and_every_merged_stack_validates_against_the_compose_schema(
@@ -150,7 +156,8 @@ def test_deployed_stacks_take_every_secret_from_the_environment(environment: str
         for variable, value in (service.get("environment") or {}).items():
             if variable in secret_names:
                 seen.add(variable)
-                assert required(str(value)), (name, variable, value)
+                may_be_empty = variable in OPTIONAL_SECRETS
+                assert required(str(value), may_be_empty=may_be_empty), (name, variable, value)
             if variable in ("REDIS_URL", "DATABASE_URL"):
                 password = re.search(r"://[^:/@]*:([^@]+)@", str(value))
                 assert password and required(password.group(1)), (name, variable, value)
