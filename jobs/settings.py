@@ -358,9 +358,10 @@ class Settings(BaseSettings):
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        variable = "__".join(str(part) for part in item["loc"]).upper() or "(settings)"
+        variable = "__".join(str(part) for part in item["loc"]).upper()
         message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{variable}: {message}")
+        # a rule between settings names its variables itself
+        lines.append(f"{variable}: {message}" if variable else message)
     return "invalid configuration: " + "; ".join(lines)
 
 

@@ -59,3 +59,12 @@ def test_username_without_password_is_refused() -> None:
     """SMTP_USERNAME without SMTP_PASSWORD is a configuration error."""
     with pytest.raises(ConfigurationError, match="SMTP_USERNAME and SMTP_PASSWORD"):
         load_settings(smtp_username="mailer")
+
+
+def test_a_rule_between_settings_is_one_line_naming_them_without_a_placeholder() -> None:
+    """A rule over several variables reads as the rule, with no ``(settings):`` in front."""
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings(dashboard_username="admin", dashboard_password="short")
+    assert str(refused.value) == (
+        "invalid configuration: DASHBOARD_PASSWORD must be at least 12 characters"
+    )
