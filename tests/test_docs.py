@@ -261,3 +261,42 @@ def test_the_architecture_layout_names_every_module_and_no_other() -> None:
         if (path.suffix == ".py") or (path.is_dir() and (path / "__init__.py").exists())
     }
     assert named == modules
+
+
+def test_tests_named_in_the_docs_exist() -> None:
+    """``tests/x.py`` and ``tests/x.py::test_y`` (or ``::test_y`` after one) name real tests."""
+    text = all_text()
+    for path, name in re.findall(r"(tests/\w+\.py)(?:::(\w+))?", text):
+        assert (ROOT / path).is_file(), path
+        if name:
+            assert f"def {name}(" in text_of(ROOT / path), f"{path}::{name}"
+    every_test = "\n".join(text_of(path) for path in (ROOT / "tests").glob("*.py"))
+    for name in re.findall(r"`::(\w+)`", text):
+        assert f"def {name}(" in every_test, name
+
+
+def test_python_names_of_the_package_in_the_docs_exist() -> None:
+    """Each ``jobs.module`` or ``jobs.module.Name`` in a code span imports or resolves.
+
+    Metric and attribute names that look alike (``jobs.ai.runs``) are string constants of the
+    package, and are left out.
+    """
+    import importlib
+
+    source = "\n".join(path.read_text() for path in (ROOT / "jobs").rglob("*.py"))
+    constants = set(re.findall(r"\"(jobs(?:\.\w+)+)\"", source))
+    names = set(re.findall(r"`(jobs(?:\.\w+)+)", all_text())) - constants
+    assert names
+    for dotted in sorted(names):
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                found: object = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attribute in parts[cut:]:
+                assert hasattr(found, attribute), f"{dotted}: no {attribute}"
+                found = getattr(found, attribute)
+            break
+        else:
+            raise AssertionError(f"{dotted} does not import")
