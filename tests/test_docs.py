@@ -300,3 +300,34 @@ def test_python_names_of_the_package_in_the_docs_exist() -> None:
             break
         else:
             raise AssertionError(f"{dotted} does not import")
+
+
+def compose_commands() -> list[str]:
+    """Every ``docker compose …`` command in the pages, continued lines joined."""
+    text = all_text().replace("\\\n", " ")
+    return [re.sub(r"\s+", " ", c) for c in re.findall(r"docker compose [^`\n]*", text)]
+
+
+def test_compose_commands_name_files_in_order_and_services_they_define() -> None:
+    """Each documented ``docker compose`` uses an environment's files in order, and its services.
+
+    The files after ``-f`` are those of one environment (base.yml first, as Compose needs), and a
+    service named to ``run``, ``exec``, ``restart``, ``logs``, ``--scale`` or ``up -d`` exists in
+    that environment's merged stack.
+    """
+    from tests.compose_files import ENVIRONMENTS, stack
+
+    commands = compose_commands()
+    assert len(commands) > 10
+    for command in commands:
+        files = tuple(name for name in re.findall(r"-f compose/([\w.]+)", command))
+        if not files:
+            continue  # prose such as "docker compose … restart worker-email" refers back
+        matches = [env for env, names in ENVIRONMENTS.items() if names[: len(files)] == files]
+        assert matches and files in ENVIRONMENTS.values(), command
+        services = set(stack(matches[0])["services"])
+        named = re.findall(r"(?:run --rm|exec -T|restart|logs) ([\w-]+)", command)
+        named += re.findall(r"--scale ([\w-]+)=", command)
+        tail = re.search(r" up -d((?: [a-z][\w-]*)+)\s*$", command)
+        named += tail.group(1).split() if tail else []
+        assert set(named) <= services, f"{command}: no service {set(named) - services}"
