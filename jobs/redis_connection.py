@@ -21,6 +21,7 @@ reading of the URL (:func:`redis_options`), so a URL that works for one works fo
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -244,7 +245,11 @@ def open_redis(options: RedisOptions | RedisSettings, redis_class: type[R], **co
         from redis.asyncio.sentinel import Sentinel
 
         sentinel = Sentinel(options.host, ssl=options.ssl, **identity)  # type: ignore[no-untyped-call]
-        client: R = sentinel.master_for(options.sentinel_master, redis_class=redis_class)
+        client: R = sentinel.master_for(
+            options.sentinel_master,
+            redis_class=redis_class,
+            connection_class=_master_connection_class(),
+        )
         return client
     assert isinstance(options.host, str)  # a list of hosts is for sentinels only
     return redis_class(
@@ -263,17 +268,45 @@ def open_redis(options: RedisOptions | RedisSettings, redis_class: type[R], **co
     )
 
 
+@functools.cache
+def _master_connection_class() -> type[Any]:
+    """redis-py's connection to a Sentinel-run master, asking the sentinels on every retry.
+
+    redis-py retries a connection's *socket* connect with the connection's retry policy, to
+    the address it resolved once: a policy that waits out refused connections would knock on a
+    dead master's door forever. Here the socket connect is tried once per address, and the
+    policy runs around resolving the master, so each new try asks the sentinels again.
+    """
+    from redis.asyncio.retry import Retry
+    from redis.asyncio.sentinel import SentinelManagedConnection
+    from redis.backoff import NoBackoff
+
+    class MasterConnection(SentinelManagedConnection):
+        async def connect_to(self, address: tuple[str, int]) -> None:
+            policy, self.retry = self.retry, Retry(NoBackoff(), 0)
+            try:
+                await super().connect_to(address)  # type: ignore[no-untyped-call]
+            finally:
+                self.retry = policy
+
+    return MasterConnection
+
+
 async def adopt_retry_policy(redis: Redis, options: RedisOptions | RedisSettings) -> None:
     """Give a client ARQ built for a Sentinel-run Redis the retry policy of ``options``.
 
     ARQ passes ``RedisSettings.retry`` to plain connections only; a worker calls this at
     start-up so that its connections to a Sentinel-run Redis retry too (a failover is a
-    dropped connection, then a new master). Connections made before are closed and replaced.
+    dropped connection, then a new master), asking the sentinels for the master on every try.
+    Connections made before are closed and replaced.
     """
     from redis.asyncio.sentinel import SentinelConnectionPool
 
     pool = redis.connection_pool
-    if not isinstance(pool, SentinelConnectionPool) or options.retry is None:
+    if not isinstance(pool, SentinelConnectionPool):
+        return
+    pool.connection_class = _master_connection_class()
+    if options.retry is None:
         return
     pool.connection_kwargs.update(
         retry=options.retry,
