@@ -58,7 +58,10 @@ R = TypeVar("R", bound="Redis")
 
 @dataclass(frozen=True)
 class RedisOptions:
-    """How to connect: the fields (and defaults) of ARQ's ``RedisSettings``, without ARQ."""
+    """How to connect: the fields (and defaults) of ARQ's ``RedisSettings``, without ARQ.
+
+    One default differs: connecting may take 5 s (ARQ's 1 s fails on a busy host).
+    """
 
     host: str | list[tuple[str, int]] = "localhost"
     port: int = DEFAULT_PORT
@@ -73,7 +76,7 @@ class RedisOptions:
     ssl_ca_certs: str | None = None
     ssl_ca_data: str | None = None
     ssl_check_hostname: bool = False
-    conn_timeout: float = 1
+    conn_timeout: float = 5
     conn_retries: int = 5
     conn_retry_delay: float = 1
     max_connections: int | None = None

@@ -158,6 +158,7 @@ async def _failed_count(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_hostile_payloads_are_quarantined_and_the_worker_goes_on(
     pool: JobsPool,
@@ -179,7 +180,7 @@ async def test_hostile_payloads_are_quarantined_and_the_worker_goes_on(
             "send_email", to="after@example.com", subject="Still here", text="delivered"
         )
         assert job is not None
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while (
             await _failed_count(sessions) < len(HOSTILE) or not smtp_server.messages
         ) and time.monotonic() < deadline:
@@ -187,7 +188,8 @@ async def test_hostile_payloads_are_quarantined_and_the_worker_goes_on(
             await asyncio.sleep(0.2)
         assert worker.exit_code is None, f"the worker died:\n{worker.output[-3000:]}"
         refused_within = time.monotonic() - planted
-        assert [m["Subject"] for m in smtp_server.messages] == ["Still here"]
+        sent = [m["Subject"] for m in smtp_server.messages]
+        assert sent == ["Still here"], (sent, await _failed_count(sessions), worker.output[-3000:])
         assert await redis.zcard(QUEUE) == 0
         assert await redis.keys("arq:job:*") == []
         async with sessions() as session:
