@@ -11,7 +11,8 @@
 
 Headers, certificates and compression (``OTEL_EXPORTER_OTLP_HEADERS`` …) are read by the
 exporters themselves. Every export gives up after ``EXPORT_TIMEOUT_S`` and runs in a
-background thread: a collector that is down never blocks or stops a worker.
+background thread: a collector that is down never blocks or stops a worker, and it is reported
+in one line when exports start failing and one when they work again (:mod:`jobs.export_watch`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
+from jobs.export_watch import ExportWatch, WatchedMetricExporter, WatchedSpanExporter
 from jobs.settings import Settings
 
 __all__ = [
@@ -68,32 +70,43 @@ _OTLP_EXPORTERS = {
 }
 
 
-def _otlp_exporter(settings: Settings, signal: str) -> Any:
+def _otlp_exporter(settings: Settings, signal: str, timeout: float) -> Any:
     protocol, endpoint = otlp_target(settings, signal)
     module = importlib.import_module(_OTLP_EXPORTERS[(signal, protocol)])
-    exporter_class = module.OTLPSpanExporter if signal == "traces" else module.OTLPMetricExporter
-    return exporter_class(endpoint=endpoint, timeout=EXPORT_TIMEOUT_S)
+    watch = ExportWatch(signal, endpoint)
+    if signal == "traces":
+        return WatchedSpanExporter(
+            module.OTLPSpanExporter(endpoint=endpoint, timeout=timeout), watch
+        )
+    return WatchedMetricExporter(
+        module.OTLPMetricExporter(endpoint=endpoint, timeout=timeout), watch
+    )
 
 
-def span_processors(settings: Settings) -> list[SpanProcessor]:
+def span_processors(
+    settings: Settings, export_timeout_s: float = EXPORT_TIMEOUT_S
+) -> list[SpanProcessor]:
     """One batching processor per exporter named by ``OTEL_TRACES_EXPORTER``."""
     processors: list[SpanProcessor] = []
     for name in settings.otel_traces_exporter.split(","):
         if name == "otlp":
-            processors.append(BatchSpanProcessor(_otlp_exporter(settings, "traces")))
+            exporter = _otlp_exporter(settings, "traces", export_timeout_s)
+            processors.append(BatchSpanProcessor(exporter))
         elif name == "console":
             processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
     return processors
 
 
-def metric_readers(settings: Settings) -> list[MetricReader]:
+def metric_readers(
+    settings: Settings, export_timeout_s: float = EXPORT_TIMEOUT_S
+) -> list[MetricReader]:
     """The readers of ``OTEL_METRICS_EXPORTER``, and a Prometheus endpoint on ``METRICS_PORT``."""
     readers: list[MetricReader] = []
     interval = settings.otel_metric_export_interval
     names = settings.otel_metrics_exporter.split(",")
     for name in names:
         if name == "otlp":
-            exporter = _otlp_exporter(settings, "metrics")
+            exporter = _otlp_exporter(settings, "metrics", export_timeout_s)
             readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval))
         elif name == "console":
             readers.append(

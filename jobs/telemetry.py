@@ -109,11 +109,13 @@ def configure_telemetry(
     extra_processors: Sequence[SpanProcessor] = (),
     extra_metric_readers: Sequence[MetricReader] = (),
     owned_by_worker: bool = False,
+    export_timeout_s: float = EXPORT_TIMEOUT_S,
 ) -> None:
     """Install the process's tracer and meter providers once; later calls do nothing.
 
     ``owned_by_worker``: the providers belong to this process's ARQ worker, which shuts them
-    down when it stops (see :func:`shutdown_telemetry`).
+    down when it stops (see :func:`shutdown_telemetry`). ``export_timeout_s``: how long one
+    export may take, retries included.
 
     With ``OTEL_SDK_DISABLED=true`` nothing is installed and every span is a no-op. With
     ``METRICS_PORT`` set, a Prometheus scrape endpoint serves ``/metrics`` on that port.
@@ -130,13 +132,16 @@ def configure_telemetry(
             }
         )
         provider = TracerProvider(resource=resource, sampler=build_sampler(settings))
-        for processor in [*span_processors(settings), *extra_processors]:
+        for processor in [*span_processors(settings, export_timeout_s), *extra_processors]:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
         metrics.set_meter_provider(
             MeterProvider(
                 resource=resource,
-                metric_readers=[*metric_readers(settings), *extra_metric_readers],
+                metric_readers=[
+                    *metric_readers(settings, export_timeout_s),
+                    *extra_metric_readers,
+                ],
             )
         )
         _configured = True
