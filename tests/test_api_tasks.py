@@ -168,3 +168,29 @@ async def test_update_pause_resume_and_delete_work_on_the_users_own_task_only(
         assert await delete_ai_task(session, user_id=ann, task_id=task.id) is False
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(AiTaskRun)) == 0
+
+
+async def test_a_finished_one_off_runs_again_only_at_a_new_time(
+    backend: async_sessionmaker[AsyncSession],
+    sessions: async_sessionmaker[AsyncSession],
+    users: tuple[int, int],
+) -> None:
+    """A done one-off given its old run_at or only a zone is refused; a new run_at revives it."""
+    ann, _ = users
+    ran_at = dt.datetime(2030, 6, 1, 9, tzinfo=UTC)
+    async with backend.begin() as session:
+        task, _ = await create_ai_task(session, user_id=ann, instruction="Once", run_at=ran_at)
+    async with sessions.begin() as session:
+        stored = await session.get(AiTask, task.id)
+        assert stored is not None
+        stored.state = AiTaskState.DONE
+    for changes in ({"run_at": ran_at}, {"timezone": "Europe/Paris"}):
+        async with backend.begin() as session:
+            with pytest.raises(InvalidInputError, match="run_at: the task is done; give it a new"):
+                await update_ai_task(session, user_id=ann, task_id=task.id, **changes)
+    async with backend.begin() as session:
+        renamed = await update_ai_task(session, user_id=ann, task_id=task.id, title="Ran once")
+        assert (renamed.state, renamed.title) == ("done", "Ran once")
+        later = ran_at + dt.timedelta(days=1)
+        again = await update_ai_task(session, user_id=ann, task_id=task.id, run_at=later)
+    assert (again.state, again.next_run_at) == ("active", later)

@@ -180,6 +180,17 @@ async def create_ai_task(
     return AiTaskInfo.of(stored), bool(inserted.rowcount)  # type: ignore[attr-defined]
 
 
+def _check_run_again(task: AiTask, wanted: AiTaskChanges) -> None:
+    """A finished one-off runs again only at a new time (a run of that time exists already)."""
+    if task.state not in (AiTaskState.DONE, AiTaskState.FAILED) or task.cron_expression:
+        return
+    if wanted.cron_expression or not wanted.model_fields_set & {"run_at", "timezone"}:
+        return
+    if wanted.run_at is None or wanted.run_at.astimezone(dt.UTC) == next_run_of(task, utcnow()):
+        message = f"the task is {task.state.value}; give it a new run_at to run it again"
+        raise InvalidInputError([{"loc": ("run_at",), "msg": message}])
+
+
 async def update_ai_task(
     session: AsyncSession,
     *,
@@ -190,11 +201,13 @@ async def update_ai_task(
 ) -> AiTaskInfo:
     """Change a task (:class:`AiTaskChanges`); a new schedule recomputes ``next_run_at``.
 
-    A done or failed task given a new schedule is active again.
+    A done or failed task given a new schedule is active again; a finished one-off needs a new
+    ``run_at`` for that (its old time has had its run), else :class:`InvalidInputError`.
     """
     wanted = checked(AiTaskChanges, changes)
     await bind_session(session, settings)
     task = await _own_task(session, user_id, task_id)
+    _check_run_again(task, wanted)
     for name in ("title", "instruction"):
         if getattr(wanted, name) is not None:
             setattr(task, name, getattr(wanted, name))
