@@ -6,6 +6,10 @@ failure before the last try becomes ``arq.Retry`` with a jittered backoff; anyth
 last try's failure, a timeout and "max tries exceeded" are recorded in the failed-jobs table
 and fail the job for good. A failure the job reports about its own work
 (:meth:`JobContext.report_failure`) ends the try the same way, but the job's result is kept.
+
+A try that fails because the database is unreachable (:mod:`jobs.db.outage`) is not counted
+against ``max_tries``: the job waits for the database (:mod:`jobs.outage_wait`) for up to
+``DATABASE_OUTAGE_RETRY_SECONDS``, and its span shows each wait as an event.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from opentelemetry.util.types import AttributeValue
 
 from jobs.constants import ABORT_KEY_PREFIX, HEADERS_KWARG, MESSAGING_SYSTEM
 from jobs.context import JobContext
+from jobs.db.outage import DATABASE, is_database_unreachable
 from jobs.errors import JobArgumentsError, JobsError, PermanentJobError
 from jobs.failures import record_failed_job, root_cause
 from jobs.metrics import CURRENT_JOB, METRICS
+from jobs.outage_wait import OutageWait
 from jobs.outcomes import DomainFailure
 from jobs.redaction import Redactor
 from jobs.registry import JobSpec
@@ -119,6 +125,8 @@ class _Try:
         self.kwargs = kwargs
         self.span = span
         self.job_id: str = ctx["job_id"]
+        #: This try's number among the ordinary ones (tries spent waiting for the database
+        #: are not counted; see :mod:`jobs.outage_wait`).
         self.try_number: int = ctx["job_try"]
         self.redact: Redactor = ctx["redactor"]
         self.started = time.perf_counter()
@@ -136,10 +144,13 @@ class _Try:
     def finish(self, outcome: str, error_type: str | None = None, **more: Any) -> None:
         """Log the end of the try and count it (``error_type`` unless it succeeded)."""
         seconds = time.perf_counter() - self.started
-        METRICS.try_finished(self.spec.queue, self.spec.name, outcome, seconds, error_type)
+        counted = "retry" if outcome == "waiting" else outcome
+        METRICS.try_finished(self.spec.queue, self.spec.name, counted, seconds, error_type)
         if error_type is not None:
             more["error_type"] = error_type
         level = logging.WARNING if outcome == "failure" else logging.INFO
+        if outcome == "waiting":  # the outage is logged once, by jobs.db.outage
+            level = logging.DEBUG
         logger.log(
             level,
             "job %s %s",
@@ -147,6 +158,7 @@ class _Try:
             {
                 "success": "succeeded",
                 "retry": "will be retried",
+                "waiting": "waits for the database",
                 "failure": "failed",
                 "aborted": "was aborted",
                 "interrupted": "was interrupted and will run again",
@@ -164,6 +176,21 @@ class _Try:
             {"error.type": type(exc).__qualname__, "retry.delay_s": round(delay, 3)},
         )
         self.finish("retry", type(exc).__qualname__, retry_in_s=round(delay, 3))
+        return Retry(defer=delay)
+
+    def wait_for_database(self, exc: BaseException, elapsed: float, delay: float) -> Retry:
+        """Schedule another try, not counted against max_tries, once the database may be back."""
+        self.span.set_attribute("messaging.arq.retry.scheduled", True)
+        self.span.set_attribute("messaging.arq.retry.delay_s", round(delay, 3))
+        self.span.add_event(
+            "waiting for the database",
+            {
+                "error.type": type(exc).__qualname__,
+                "jobs.database.outage_s": round(elapsed, 3),
+                "retry.delay_s": round(delay, 3),
+            },
+        )
+        self.finish("waiting", type(exc).__qualname__, retry_in_s=round(delay, 3))
         return Retry(defer=delay)
 
     async def cancelled(self) -> None:
@@ -224,18 +251,19 @@ class _Try:
             error_message=message,
             error_cause=cause,
             tries=self.try_number,
+            dead_letters=self.ctx.get("dead_letters"),
             trace_id=f"{span_context.trace_id:032x}" if span_context.is_valid else None,
             span_id=f"{span_context.span_id:016x}" if span_context.is_valid else None,
         )
         self.finish("failure", error_type=error_type, error=message)
 
 
-def _job_context(spec: JobSpec, ctx: dict[str, Any]) -> JobContext:
+def _job_context(spec: JobSpec, ctx: dict[str, Any], try_number: int) -> JobContext:
     return JobContext(
         job_id=ctx["job_id"],
         job_name=spec.name,
         queue=spec.queue,
-        try_number=ctx["job_try"],
+        try_number=try_number,
         max_tries=spec.retry.max_tries,
         enqueue_time=ctx["enqueue_time"],
         settings=ctx["settings"],
@@ -256,6 +284,9 @@ async def _run_try(
     time_limit: float,
 ) -> Any:
     attempt = _Try(spec, ctx, kwargs, span)
+    waits = OutageWait(ctx["redis"], attempt.job_id, ctx["settings"])
+    if attempt.try_number > 1:  # a first try has waited for nothing yet
+        attempt.try_number -= await waits.tries()
     if "score" in ctx:
         METRICS.lag.record(
             max(0.0, time.time() - ctx["score"] / 1000),
@@ -279,7 +310,7 @@ async def _run_try(
         raise await attempt.fail(exc) from None
 
     METRICS.running[spec.queue] += 1
-    job_context = _job_context(spec, ctx)
+    job_context = _job_context(spec, ctx, attempt.try_number)
     current_job = CURRENT_JOB.set(spec.name)
     try:
         deadline = asyncio.timeout(time_limit)
@@ -295,12 +326,18 @@ async def _run_try(
         await attempt.cancelled()
         raise
     except Exception as exc:
+        if is_database_unreachable(exc):
+            DATABASE.unreachable(exc)
+            wait = await waits.another(exc)
+            if wait is not None:
+                raise attempt.wait_for_database(exc, *wait) from None
         if spec.retry.should_retry(exc, attempt.try_number):
             raise attempt.retry(exc) from None
         raise await attempt.fail(exc) from None
     finally:
         METRICS.running[spec.queue] -= 1
         CURRENT_JOB.reset(current_job)
+    await waits.forget()
     reported = job_context.reported
     if reported.failure is not None:
         await attempt.fail_domain(reported.failure, len(reported.failures))

@@ -11,6 +11,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs.db.models import FailedJob, utcnow
+from jobs.db.outage import DATABASE, is_database_unreachable
+from jobs.dead_letters import DeadLetter, DeadLetters, register_writer
 from jobs.errors import JobsError
 from jobs.registry import get_job
 from jobs.storable import safe_data, safe_text
@@ -89,8 +91,12 @@ async def record_failed_job(
     trace_id: str | None,
     span_id: str | None = None,
     error_cause: str | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> bool:
     """Store one permanent failure; returns False (and logs) if the database refused it.
+
+    When the database is unreachable the record is kept in ``dead_letters`` (Redis) and
+    written once it is back (:mod:`jobs.dead_letters`); True then too.
 
     ``arguments``, ``error_message`` and ``error_cause`` (the root cause, see
     :func:`root_cause`) must already have their secrets masked. Values from Redis are stored in
@@ -108,11 +114,21 @@ async def record_failed_job(
         tries=tries,
         trace_id=trace_id,
         span_id=span_id,
+        failed_at=utcnow(),
     )
     try:
         async with sessions.begin() as session:
             session.add(record)
     except Exception as exc:  # the job is failing already; never let bookkeeping crash the worker
+        if dead_letters is not None and is_database_unreachable(exc):
+            DATABASE.unreachable(exc)
+            if await dead_letters.keep(FAILED_JOB_KIND, _as_data(record)):
+                logger.warning(
+                    "failed job %s (%s) kept in Redis until the database is back",
+                    record.job_id,
+                    record.job_name,
+                )
+                return True
         logger.error(
             "could not record failed job %s (%s): %s",
             record.job_id,
@@ -121,6 +137,46 @@ async def record_failed_job(
         )
         return False
     return True
+
+
+#: Dead-letter kind of a failed-job record.
+FAILED_JOB_KIND = "failed_job"
+_COLUMNS = (
+    "job_id",
+    "job_name",
+    "queue",
+    "arguments",
+    "error_type",
+    "error_message",
+    "error_cause",
+    "tries",
+    "trace_id",
+    "span_id",
+)
+
+
+def _as_data(record: FailedJob) -> dict[str, Any]:
+    data = {column: getattr(record, column) for column in _COLUMNS}
+    data["failed_at"] = record.failed_at.isoformat()
+    return data
+
+
+async def _write_kept(session: AsyncSession, letter: DeadLetter) -> None:
+    """Insert a failed-job record kept in Redis, unless an earlier drain inserted it."""
+    data = dict(letter.data)
+    failed_at = dt.datetime.fromisoformat(data.pop("failed_at"))
+    written = await session.scalar(
+        select(FailedJob.id).where(
+            FailedJob.job_id == data["job_id"],
+            FailedJob.failed_at == failed_at,
+            FailedJob.error_type == data["error_type"],
+        )
+    )
+    if written is None:
+        session.add(FailedJob(**data, failed_at=failed_at))
+
+
+register_writer(FAILED_JOB_KIND, _write_kept)
 
 
 async def list_failed_jobs(

@@ -22,6 +22,7 @@ from arq.constants import job_key_prefix, retry_key_prefix
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from jobs.dead_letters import DeadLetters
 from jobs.limits import job_id_problem
 from jobs.quarantine import record_refused_payload
 from jobs.redaction import Redactor
@@ -56,6 +57,8 @@ class QueueGuard:
         self.sessions = sessions
         self.redactor = redactor
         self.max_payload_bytes = max_payload_bytes
+        #: Where refusals wait while the database is unreachable (set by the worker).
+        self.dead_letters: DeadLetters | None = None
         self._admitted: OrderedDict[bytes, None] = OrderedDict()
         self._read = redis.zrangebyscore
 
@@ -167,4 +170,5 @@ class QueueGuard:
             size=size,
             job_name=name,
             arguments=arguments,
+            dead_letters=self.dead_letters,
         )

@@ -8,6 +8,7 @@ import json
 from jobs.client import create_pool
 from jobs.db.engine import create_engine, create_session_factory
 from jobs.db.migrate import require_current_schema
+from jobs.dead_letters import DeadLetters
 from jobs.failures import (
     count_failed_since,
     get_failed_job,
@@ -70,6 +71,17 @@ async def failed_emails_report(settings: Settings, *, limit: int = 50) -> Report
     return Report("\n".join(lines) or "no failed e-mails")
 
 
+async def _waiting_in_redis(settings: Settings) -> int:
+    """Records kept in the dead-letter list, 0 if Redis cannot be asked."""
+    pool = await create_pool(settings)
+    try:
+        return await DeadLetters(pool, settings.dead_letter_max_entries).waiting()
+    except Exception:
+        return 0
+    finally:
+        await pool.aclose()
+
+
 async def failed_command(
     settings: Settings,
     action: str,
@@ -91,6 +103,12 @@ async def failed_command(
                 + (f" (requeued as {r.requeued_job_id})" if r.requeued_job_id else "")
                 for r in records
             ]
+            waiting = await _waiting_in_redis(settings)
+            if waiting:
+                lines.append(
+                    f"{waiting} failed job(s) wait in Redis to be written here "
+                    "(kept while the database was unreachable; a worker writes them)"
+                )
             return Report("\n".join(lines) or "no failed jobs")
         if action == "show":
             assert record_id is not None

@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jobs.constants import MESSAGING_SYSTEM, REFUSED_PAYLOAD_JOB
+from jobs.dead_letters import DeadLetters
 from jobs.execution import JobFailed
 from jobs.failures import record_failed_job
 from jobs.limits import MAX_JOB_ID_LENGTH
@@ -48,10 +49,12 @@ async def record_refused_payload(
     job_name: str | None = None,
     arguments: Any = None,
     tries: int = 0,
+    dead_letters: DeadLetters | None = None,
 ) -> str:
     """Record one refused payload (span, metric, log line, failed-job row); the message.
 
-    Its arguments are kept for the operator with secrets masked, as a failed job's are.
+    Its arguments are kept for the operator with secrets masked, as a failed job's are. While
+    the database is unreachable the row waits in ``dead_letters`` (Redis).
     """
     stored_id = safe_text(job_id, MAX_JOB_ID_LENGTH)
     name = safe_text(job_name, 200) if job_name else UNKNOWN_JOB_NAME
@@ -84,6 +87,7 @@ async def record_refused_payload(
             tries=tries,
             trace_id=f"{context.trace_id:032x}" if context.is_valid else None,
             span_id=f"{context.span_id:016x}" if context.is_valid else None,
+            dead_letters=dead_letters,
         )
     METRICS.try_finished(queue, REFUSED_PAYLOAD_JOB, "failure", 0.0)
     logger.warning(
@@ -115,6 +119,7 @@ def refused_payload_function(queue: str) -> Function:
             size=size,
             job_name=job,
             arguments=arguments,
+            dead_letters=ctx.get("dead_letters"),
         )
         raise JobFailed(REFUSED_ERROR_TYPE, message)
 

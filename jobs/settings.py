@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     database_version_table: str = "jobs_alembic_version"
     users_schema: str | None = None
     redis_url: str = "redis://localhost:6379"
+    database_outage_retry_seconds: PositiveFloat = 900.0
+    database_outage_backoff_max_seconds: PositiveFloat = 30.0
+    database_startup_wait_seconds: NonNegativeFloat = 120.0
+    dead_letter_max_entries: PositiveInt = 10000
+    dead_letter_drain_interval: PositiveFloat = 10.0
 
     # families of the backend's own (modules producers import to find their jobs)
     job_family_modules: str = ""

@@ -30,7 +30,9 @@ from arq.worker import func, get_kwargs
 from jobs.client import JobsPool
 from jobs.clients import SharedClients
 from jobs.constants import queue_name
+from jobs.database_watch import run_database_watch, wait_for_database
 from jobs.db.migrate import require_current_schema
+from jobs.dead_letters import DeadLetters
 from jobs.envelope import worker_deserializer
 from jobs.errors import ConfigurationError
 from jobs.execution import TIMEOUT_MARGIN, wrap
@@ -38,6 +40,7 @@ from jobs.families import is_family
 from jobs.intake import QueueGuard
 from jobs.logs import configure_logging
 from jobs.monitor import run_heartbeat
+from jobs.outage_wait import ARQ_MAX_TRIES
 from jobs.preflight import install_startup_hints
 from jobs.quarantine import refused_payload_function
 from jobs.redaction import Redactor
@@ -97,8 +100,11 @@ def _startup(family: str, settings_check: SettingsCheck | None, connection: Redi
         configure_telemetry(settings, family, owned_by_worker=True)
         clients = await SharedClients.open(settings)  # the backend's, or made here
         try:
-            await require_current_schema(clients.engine)
-        except ConfigurationError:
+            await wait_for_database(
+                lambda: require_current_schema(clients.engine),
+                within=settings.database_startup_wait_seconds,
+            )
+        except Exception:
             await clients.aclose()
             raise
         await adopt_retry_policy(ctx["redis"], connection)
@@ -106,9 +112,11 @@ def _startup(family: str, settings_check: SettingsCheck | None, connection: Redi
         instrument_redis_client(jobs_pool)
         sessions = clients.sessions
         redactor = Redactor(settings)
+        dead_letters = DeadLetters(ctx["redis"], settings.dead_letter_max_entries)
         guard = QueueGuard(
             ctx["redis"], queue_name(family), sessions, redactor, settings.job_max_payload_bytes
         )
+        guard.dead_letters = dead_letters
         guard.install()
         ctx.update(
             clients=clients,
@@ -120,6 +128,15 @@ def _startup(family: str, settings_check: SettingsCheck | None, connection: Redi
             queue_guard=guard,
             family=family,
             heartbeat=asyncio.create_task(run_heartbeat(ctx["redis"], family, settings)),
+            dead_letters=dead_letters,
+            database_watch=asyncio.create_task(
+                run_database_watch(
+                    clients.engine,
+                    sessions,
+                    dead_letters,
+                    interval=settings.dead_letter_drain_interval,
+                )
+            ),
         )
         logger.info("%s worker ready on queue %s", family, queue_name(family))
 
@@ -127,9 +144,10 @@ def _startup(family: str, settings_check: SettingsCheck | None, connection: Redi
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
-    if "heartbeat" in ctx:
-        ctx["heartbeat"].cancel()
-        await asyncio.gather(ctx["heartbeat"], return_exceptions=True)
+    for name in ("heartbeat", "database_watch"):
+        if name in ctx:
+            ctx[name].cancel()
+            await asyncio.gather(ctx[name], return_exceptions=True)
     if "clients" in ctx:
         await ctx["clients"].aclose()
     shutdown_telemetry()
@@ -163,7 +181,7 @@ def worker_options(
                 cast("WorkerCoroutine", wrap(spec, timeout=timeout)),
                 name=spec.name,
                 timeout=timeout + TIMEOUT_MARGIN,
-                max_tries=spec.retry.max_tries + 1,
+                max_tries=ARQ_MAX_TRIES,
             )
         )
     arq_crons = []
@@ -179,7 +197,7 @@ def worker_options(
                 schedule=Schedule.parse(entry.expression, settings.timezone, second=entry.second),
                 timeout=timeout + TIMEOUT_MARGIN,
                 keep_result=CRON_RESULT_TTL,
-                max_tries=spec.retry.max_tries + 1,
+                max_tries=ARQ_MAX_TRIES,
             )
         )
     arq_functions.append(refused_payload_function(queue_name(family)))

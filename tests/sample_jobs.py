@@ -102,3 +102,26 @@ async def session_kind(ctx: JobContext) -> dict[str, object]:
             "class": type(session).__name__,
             "expire_on_commit": session.sync_session.expire_on_commit,
         }
+
+
+async def refused_database_statement() -> None:
+    """Run a statement on a PostgreSQL that is not there (a closed port): connection refused."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.smtp_server import free_port
+
+    engine = create_async_engine(f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+
+
+@job(family="email", name="test_database_away", retry=RetryPolicy(max_tries=2, backoff_base=0.02))
+async def database_away(ctx: JobContext, outages: int) -> int:
+    """Find the database unreachable on the first ``outages`` calls; then the try number."""
+    calls = await ctx.pool.incr(f"calls:{ctx.job_id}")
+    if calls <= outages:
+        await refused_database_statement()
+    return ctx.try_number

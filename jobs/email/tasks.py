@@ -11,8 +11,9 @@ from pydantic import Field
 from jobs.context import JobContext
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
 from jobs.email.daily import queue_due_summaries
+from jobs.email.kept_outcomes import record_or_keep
 from jobs.email.observability import count_deliveries, failure_type
-from jobs.email.outbox import claim_due, queue_email, record_outcomes
+from jobs.email.outbox import claim_due, queue_email
 from jobs.email.smtp import deliver
 from jobs.registry import job
 from jobs.retry import RetryPolicy
@@ -39,8 +40,7 @@ async def _deliver_claimed(ctx: JobContext, only_id: int | None = None) -> dict[
             only_id=only_id,
         )
     outcomes = await deliver(settings, claimed) if claimed else []
-    async with ctx.sessions.begin() as session:
-        await record_outcomes(session, outcomes)
+    await record_or_keep(ctx, claimed, outcomes)
     delivered = count_deliveries(outcomes)
     return {
         "claimed": len(claimed),
