@@ -181,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args, settings)
     except (ConfigurationError, JobsError) as error:
+        from jobs.redis_link import RedisUnavailableError  # imported on failure only
+
+        if isinstance(error, RedisUnavailableError):  # after the client's retries
+            print(connection_problem(settings, error), file=sys.stderr)
+            return 1
         print(f"jobs: {error}", file=sys.stderr)
         return 2
     except Exception as error:

@@ -8,13 +8,19 @@ job's family — in one round trip that also wakes an idle worker of that family
 :mod:`jobs.queue_scripts`). ARQ's own options (``_job_id``, ``_defer_by``, ``_defer_until``,
 ``_expires``, ``_job_try``) keep their meaning. A ``_job_id`` outside :mod:`jobs.limits` raises
 :class:`InvalidJobIdError`, a payload over ``JOB_MAX_PAYLOAD_BYTES`` :class:`PayloadTooLargeError`.
+
+A Redis that cannot be reached (stopped, restarting, failing over) is retried with backoff for
+``REDIS_RETRY_SECONDS`` (5 s by default); then :class:`jobs.redis_link.RedisUnavailableError`
+says so, instead of a hang.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from arq.connections import ArqRedis
@@ -31,7 +37,13 @@ from jobs.families import known_families
 from jobs.limits import check_job_id
 from jobs.metrics import METRICS
 from jobs.queue_scripts import ENQUEUE, WAKE_CAP
-from jobs.redis_connection import close_sentinels, open_redis, redis_settings
+from jobs.redis_connection import (
+    close_sentinels,
+    open_redis,
+    redis_settings,
+    redis_url_for_display,
+)
+from jobs.redis_link import REDIS_DOWN, RedisUnavailableError
 from jobs.registry import get_job
 from jobs.serializer import deserialize, payload_serializer
 from jobs.settings import Settings, get_settings
@@ -39,9 +51,21 @@ from jobs.telemetry import inject_headers, instrument_redis_client, tracer
 
 __all__ = ["JobsPool", "create_pool"]
 
+T = TypeVar("T")
+
+#: The shortest time one try may take, however little of REDIS_RETRY_SECONDS is left.
+MIN_TRY_SECONDS = 1.0
+#: The first and the longest pause between tries.
+FIRST_PAUSE, MAX_PAUSE = 0.05, 1.0
+
 
 class JobsPool(ArqRedis):
     """An ``ArqRedis`` whose ``enqueue_job`` routes jobs to their family's queue by name."""
+
+    #: Seconds to keep retrying an unreachable Redis (``REDIS_RETRY_SECONDS``).
+    retry_seconds: float = 5.0
+    #: Where Redis is, for error messages (no password).
+    redis_display: str = "(the pool's Redis)"
 
     async def enqueue_job(
         self,
@@ -139,6 +163,7 @@ class JobsPool(ArqRedis):
         """
         if defer_until and defer_by:
             raise RuntimeError("use either 'defer_until' or 'defer_by' or neither, not both")
+        given_id = job_id is not None
         job_id = job_id or uuid4().hex
         enqueue_time_ms = timestamp_ms()
         defer_by_ms = to_ms(defer_by)
@@ -152,14 +177,42 @@ class JobsPool(ArqRedis):
         data = serialize_job(
             name, (), kwargs, job_try, enqueue_time_ms, serializer=self.job_serializer
         )
-        created = await ENQUEUE(
-            self,
-            [job_key_prefix + job_id, result_key_prefix + job_id, queue, wake_key(queue)],
-            [job_id, data, expires_ms, score, WAKE_CAP],
-        )
+        keys = [job_key_prefix + job_id, result_key_prefix + job_id, queue, wake_key(queue)]
+        tries = 0
+
+        async def enqueue() -> Any:
+            nonlocal tries
+            tries += 1
+            return await ENQUEUE(self, keys, [job_id, data, expires_ms, score, WAKE_CAP])
+
+        created = await self.reaching_redis(enqueue)
+        if not created and tries > 1 and not given_id:
+            created = 1  # the id is new: an earlier try wrote it, its answer was lost
         if not created:
             return None
         return Job(job_id, redis=self, _queue_name=queue, _deserializer=self.job_deserializer)
+
+    async def reaching_redis(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, tried again with backoff while Redis is unreachable.
+
+        After ``retry_seconds`` raises :class:`jobs.redis_link.RedisUnavailableError`. Each try is
+        cut off after what is left of that time (at least a second), so nothing hangs.
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        pause = FIRST_PAUSE
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(max(left, MIN_TRY_SECONDS)):
+                    return await call()
+            except REDIS_DOWN as error:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RedisUnavailableError(
+                        self.redis_display, self.retry_seconds, error
+                    ) from error
+                await asyncio.sleep(min(pause, left))
+                pause = min(2 * pause, MAX_PAUSE)
 
     async def job(self, job_id: str) -> JobHandle:
         """A handle on job ``job_id`` (in whichever family's queue it waits).
@@ -187,11 +240,14 @@ class JobsPool(ArqRedis):
     @classmethod
     def sharing(cls, redis: ArqRedis, settings: Settings) -> JobsPool:
         """A JobsPool on the same connections as ``redis`` (used inside workers)."""
-        return cls(
+        pool = cls(
             connection_pool=redis.connection_pool,
             job_serializer=payload_serializer(settings.job_max_payload_bytes),
             job_deserializer=deserialize,
         )
+        pool.retry_seconds = settings.redis_retry_seconds
+        pool.redis_display = redis_url_for_display(settings.redis_url)
+        return pool
 
 
 async def create_pool(
@@ -201,16 +257,20 @@ async def create_pool(
 
     The URL is read as workers read it (:mod:`jobs.redis_connection`).
 
-    Raises ``redis.exceptions.ConnectionError`` if Redis cannot be reached.
+    Raises :class:`jobs.redis_link.RedisUnavailableError` (a ``redis.exceptions.ConnectionError``)
+    if Redis cannot be reached within ``REDIS_RETRY_SECONDS``.
     """
     settings = settings or get_settings()
-    pool = open_redis(redis_settings(redis_url or settings.redis_url), JobsPool)
+    url = redis_url or settings.redis_url
+    pool = open_redis(redis_settings(url), JobsPool)
+    pool.retry_seconds = settings.redis_retry_seconds
+    pool.redis_display = redis_url_for_display(url)
     pool.job_serializer = payload_serializer(settings.job_max_payload_bytes)
     pool.job_deserializer = deserialize
     pool.auto_close_connection_pool = True
     instrument_redis_client(pool)
     try:
-        await pool.ping()
+        await pool.reaching_redis(pool.ping)
     except Exception:
         await pool.aclose()
         raise

@@ -9,6 +9,9 @@
     ├── UnstorableTextError        a text holds a character no database can store (.field)
     ├── InvalidJobIdError          a job id outside the allowed characters or length
     ├── PayloadTooLargeError       a serialized job over JOB_MAX_PAYLOAD_BYTES (.size, .limit)
+    ├── jobs.redis_link.RedisUnavailableError
+    │                              Redis did not answer within REDIS_RETRY_SECONDS (.reason);
+    │                              also a ``redis.exceptions.ConnectionError``
     ├── TransientJobError          the job may succeed if tried again later (.retry_after)
     ├── PermanentJobError          the job failed for good; retrying cannot help
     ├── JobFailedError             a producer asked for the result of a job that failed

@@ -1,7 +1,9 @@
 """``python -m jobs health``: whether workers beat, read from their heartbeat records.
 
 Kept light (Redis and the heartbeat records only), because a container runs it as its health
-check every few seconds: ``health --self FAMILY`` looks at that container's worker alone.
+check every few seconds: ``health --self FAMILY`` looks at that container's worker alone. While
+Redis is unreachable, no heartbeat can be read: the command says so in one line (exit code 1);
+once it is back, a worker's line tells its last Redis outage.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, replace
 from redis.asyncio import Redis
 
 from jobs.families import known_families
-from jobs.monitor import family_health, local_worker
+from jobs.monitor import WorkerInfo, family_health, local_worker
 from jobs.redis_connection import close_sentinels, open_redis, redis_options
 from jobs.settings import Settings
 
@@ -37,6 +39,17 @@ def _redis(settings: Settings) -> Redis:
 async def _close(redis: Redis) -> None:
     await redis.aclose()
     await close_sentinels(redis)
+
+
+def _outage_note(worker: WorkerInfo) -> str:
+    """``; Redis was unreachable …`` for a worker that rode out an outage, else nothing."""
+    if worker.last_redis_outage_s is None or worker.last_redis_outage_ended is None:
+        return ""
+    ago = max(0.0, time.time() - worker.last_redis_outage_ended)
+    return (
+        f"; Redis was unreachable for {worker.last_redis_outage_s:.1f}s until {ago:.0f}s ago "
+        f"({worker.redis_outages} outage(s) since it started)"
+    )
 
 
 async def health_report(settings: Settings, families: list[str]) -> Report:
@@ -77,6 +90,7 @@ async def local_health_report(settings: Settings, families: list[str], pid: int 
             if worker is not None and age is not None and age <= max_age:
                 lines.append(
                     f"{family}: worker {worker.pid} on {host}, last heartbeat {age:.1f}s ago"
+                    + _outage_note(worker)
                 )
                 continue
             dead.append(family)

@@ -23,6 +23,7 @@ from redis.exceptions import RedisError
 from jobs.constants import WORKER_KEY_PREFIX, queue_name
 from jobs.families import is_family
 from jobs.metrics import METRICS, QueueSample
+from jobs.redis_link import RedisLink
 from jobs.settings import Settings
 from jobs.throughput import FinishedCounter
 
@@ -38,6 +39,9 @@ __all__ = [
     "run_heartbeat",
 ]
 
+#: Seconds between tries of a heartbeat that Redis did not take.
+RETRY_BEAT_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class QueueStats:
@@ -52,7 +56,7 @@ class QueueStats:
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """One live worker process, from its last heartbeat."""
+    """One live worker process, from its last heartbeat (with its Redis outages so far)."""
 
     family: str
     host: str
@@ -63,6 +67,9 @@ class WorkerInfo:
     succeeded: int
     retried: int
     failed: int
+    redis_outages: int = 0
+    last_redis_outage_s: float | None = None
+    last_redis_outage_ended: float | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ async def local_worker(
     return max(found, key=lambda worker: worker.last_heartbeat, default=None)
 
 
-def _worker_record(family: str, started_at: float) -> dict[str, Any]:
+def _worker_record(family: str, started_at: float, link: RedisLink | None) -> dict[str, Any]:
     outcomes: Counter[str] = Counter()
     for (_, outcome), count in METRICS.outcomes.items():
         outcomes[outcome] += count
@@ -161,6 +168,9 @@ def _worker_record(family: str, started_at: float) -> dict[str, Any]:
             succeeded=outcomes["success"],
             retried=outcomes["retry"],
             failed=outcomes["failure"],
+            redis_outages=0 if link is None else link.outages,
+            last_redis_outage_s=None if link is None else link.last_outage_s,
+            last_redis_outage_ended=None if link is None else link.last_outage_ended,
         )
     )
 
@@ -170,8 +180,14 @@ def heartbeat_key(family: str, host: str | None = None, pid: int | None = None) 
     return f"{WORKER_KEY_PREFIX}{family}:{host or socket.gethostname()}:{pid or os.getpid()}"
 
 
-async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
-    """Beat, count finished tries and sample the queue until cancelled; then remove the beat."""
+async def run_heartbeat(
+    redis: Redis, family: str, settings: Settings, *, link: RedisLink | None = None
+) -> None:
+    """Beat, count finished tries and sample the queue until cancelled; then remove the beat.
+
+    With the worker's ``link``, the record tells its Redis outages, and the first beat after an
+    outage is written as soon as Redis is back.
+    """
     if not is_family(family):
         raise ValueError(f"unknown family {family!r}")
     started_at = time.time()
@@ -181,7 +197,8 @@ async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
     next_sample = 0.0
     try:
         while True:
-            record = json.dumps(_worker_record(family, started_at))
+            record = json.dumps(_worker_record(family, started_at, link))
+            period = min(interval, settings.metrics_sample_interval)
             try:
                 await redis.set(key, record, px=int(interval * 3000))
                 await finished.flush(redis)
@@ -193,8 +210,9 @@ async def run_heartbeat(redis: Redis, family: str, settings: Settings) -> None:
                     next_sample = time.monotonic() + settings.metrics_sample_interval
                 METRICS.beat()
             except (RedisError, OSError):
-                pass  # Redis is away; the worker's own loop reports it, try again next beat
-            await asyncio.sleep(min(interval, settings.metrics_sample_interval))
+                # Redis is away (the worker's loop reports it): beat again as soon as it is back
+                period = min(period, RETRY_BEAT_SECONDS)
+            await (asyncio.sleep(period) if link is None else link.pause(period))
     finally:
         with contextlib.suppress(RedisError, OSError):
             await finished.flush(redis)

@@ -62,6 +62,8 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 def _redis_message(settings: Settings, error: BaseException) -> str | None:
     import redis.exceptions
 
+    from jobs.redis_link import RedisUnavailableError
+
     for cause in _causes(error):
         if isinstance(cause, redis.exceptions.AuthenticationError) or (
             isinstance(cause, redis.exceptions.ResponseError)
@@ -71,6 +73,8 @@ def _redis_message(settings: Settings, error: BaseException) -> str | None:
                 f"Redis at {_without_password(settings.redis_url)} refused the login ({cause}): "
                 "check the password in REDIS_URL."
             )
+        if isinstance(cause, RedisUnavailableError):  # the client's retries are in its reason
+            return redis_unreachable_message(settings, cause.reason)
         if isinstance(cause, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
             return redis_unreachable_message(settings, f"{type(cause).__name__}: {cause}")
     return None

@@ -11,7 +11,12 @@ The scripts below do the same work on the same keys atomically, in one round tri
   were, clears the wake-up list (those signals would only wake workers for nothing) and returns
   the score of the next deferred job, so a worker knows when to look again;
 - :data:`FINISH` is ARQ's ``finish_job``, plus a signal when the job stays queued for a retry,
-  and — while due jobs wait — the claim of the next one for the slot it frees.
+  and — while due jobs wait — the claim of the next one for the slot it frees;
+- :data:`RENEW` extends the leases (in-progress keys) a worker holds on the jobs it runs.
+
+A claim writes the claiming worker's token into the in-progress key (ARQ only asks whether the
+key exists), and the key lives for a short lease that the worker renews while the job runs
+(:mod:`jobs.lease`), so a dead worker's jobs are taken again soon after its last renewal.
 
 Keys and values are ARQ's (``arq.constants``), so plain ARQ clients and workers still read
 and write the same queue. Redis Cluster is not supported (nor is it by ARQ).
@@ -27,7 +32,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-__all__ = ["CLAIM", "ENQUEUE", "FINISH", "WAKE_CAP", "LuaScript"]
+__all__ = ["CLAIM", "ENQUEUE", "FINISH", "RENEW", "WAKE_CAP", "LuaScript"]
 
 #: Signals kept in a wake-up list: enough to wake every idle worker of a family at once. The
 #: list is trimmed back to this when it reaches twice as many (one LTRIM per WAKE_CAP pushes).
@@ -71,7 +76,7 @@ return 1
 
 #: Claims up to ``free`` due jobs of ``queue``; see CLAIM for the reply.
 _CLAIM_FUNCTION = """
-local function claim(queue, wake, now, free, scan, ttl, prefix, clear)
+local function claim(queue, wake, now, free, scan, ttl, prefix, clear, token)
   local due = redis.call('ZRANGEBYSCORE', queue, '-inf', now, 'WITHSCORES',
                          'LIMIT', 0, tonumber(scan))
   free = tonumber(free)
@@ -87,7 +92,7 @@ local function claim(queue, wake, now, free, scan, ttl, prefix, clear)
           left = 1
           break
         end
-        redis.call('PSETEX', keys[i], ttl, '1')
+        redis.call('PSETEX', keys[i], ttl, token)
         claimed[#claimed + 1] = due[2 * i - 1]
         claimed[#claimed + 1] = due[2 * i]
       end
@@ -102,20 +107,21 @@ end
 """
 
 #: KEYS: queue, wake-up list. ARGV: now (ms), free slots, how many due jobs to look at,
-#: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0).
+#: in-progress expiry (ms), in-progress key prefix, clear the wake-up list (1/0), the
+#: worker's token (the in-progress keys' value).
 #: Returns {claimed ids and scores, flat; 1 if due jobs were left; when none were left, the
 #: next deferred job's score or nil}.
 CLAIM = LuaScript(
     _CLAIM_FUNCTION
     + """
-return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])
+return claim(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 """
 )
 
 #: KEYS: in-progress, job, retry, result, queue, abort set, wake-up list.
 #: ARGV: job id, finished (1/0), result ('' for none), result expiry (ms, 0 for never),
 #: score increment (0 for none), keep the in-progress key for (ms, -1 to delete it), cap,
-#: then claim the next job (1/0), and CLAIM's ARGV 1, 3, 4 and 5.
+#: then claim the next job (1/0), and CLAIM's ARGV 1, 3, 4, 5 and 7.
 #: Returns 1, or CLAIM's reply when it claims the next job.
 FINISH = LuaScript(
     _CLAIM_FUNCTION
@@ -146,8 +152,30 @@ else
 end
 if #gone > 0 then redis.call('DEL', unpack(gone)) end
 if ARGV[8] == '1' then
-  return claim(KEYS[5], KEYS[7], ARGV[9], 1, ARGV[10], ARGV[11], ARGV[12], '1')
+  return claim(KEYS[5], KEYS[7], ARGV[9], 1, ARGV[10], ARGV[11], ARGV[12], '1', ARGV[13])
 end
 return 1
+"""
+)
+
+#: KEYS: for each job, its in-progress key then its job key. ARGV: lease (ms), the worker's
+#: token, take a lease back (1/0). Each in-progress key holding the token lives for the lease
+#: again; with "take back", a key that expired is written again while its job key exists (the
+#: job is unfinished and no other worker holds it). Returns the (1-based) numbers of the jobs
+#: whose lease is lost: another worker holds it, or it expired.
+RENEW = LuaScript(
+    """
+local lost = {}
+for i = 1, #KEYS, 2 do
+  local holder = redis.call('GET', KEYS[i])
+  if holder == ARGV[2] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+  elseif not holder and ARGV[3] == '1' and redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    redis.call('SET', KEYS[i], ARGV[2], 'PX', ARGV[1])
+  else
+    lost[#lost + 1] = (i + 1) / 2
+  end
+end
+return lost
 """
 )

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # scheduling and workers
     schedule_timezone: str = "UTC"
     worker_poll_delay: PositiveFloat = 1.0
+    worker_lease_seconds: Annotated[float, Field(ge=1.0)] = 30.0
+    redis_retry_seconds: Annotated[float, Field(ge=0.0)] = 5.0
     worker_health_check_interval: PositiveFloat = 30.0
     job_max_payload_bytes: PositiveInt = 256 * 1024
     email_worker: FamilyTuning = FamilyTuning(max_jobs=10, job_timeout=300.0, shutdown_grace=30.0)

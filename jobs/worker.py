@@ -91,9 +91,11 @@ SettingsCheck = Callable[[Settings], object]
 
 def _startup(family: str, settings_check: SettingsCheck | None, connection: RedisSettings) -> Hook:
     async def startup(ctx: dict[str, Any]) -> None:
-        adopt_running_worker()  # `arq jobs.<family>.WorkerSettings` built ARQ's own Worker
+        worker = adopt_running_worker()  # `arq jobs.<family>.WorkerSettings` built ARQ's own
         settings: Settings = ctx.get("settings") or get_settings()
         ctx["settings"] = settings
+        if worker is not None:
+            worker.configure(settings.worker_lease_seconds)
         if settings_check is not None:
             settings_check(settings)  # raises ConfigurationError naming the setting
         configure_logging(settings)
@@ -127,7 +129,9 @@ def _startup(family: str, settings_check: SettingsCheck | None, connection: Redi
             redactor=redactor,
             queue_guard=guard,
             family=family,
-            heartbeat=asyncio.create_task(run_heartbeat(ctx["redis"], family, settings)),
+            heartbeat=asyncio.create_task(
+                run_heartbeat(ctx["redis"], family, settings, link=ctx.get("redis_link"))
+            ),
             dead_letters=dead_letters,
             database_watch=asyncio.create_task(
                 run_database_watch(

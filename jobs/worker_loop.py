@@ -10,7 +10,10 @@ retries, aborts, health check and burst mode, and changes when it polls:
   pushes to in the round trip that enqueues a job, and polls when a signal arrives;
 - it polls at the latest when the next deferred job or cron run is due, and every
   ``WORKER_POLL_DELAY`` seconds as a fallback for producers that bypass the client;
-- it claims and finishes jobs with the one-round-trip scripts of :mod:`jobs.queue_scripts`;
+- it claims and finishes jobs with the one-round-trip scripts of :mod:`jobs.queue_scripts`,
+  holding a short lease on each job it runs, renewed while the job runs (:mod:`jobs.lease`);
+- it rides out a Redis outage (:mod:`jobs.redis_link`): its loop waits for Redis with backoff,
+  running jobs go on, and a job's result that Redis could not take is written once it is back;
   a claimed entry ARQ cannot run (an id or score ARQ would choke on, or keys on which Redis
   refuses ARQ's commands) is handed to the family's :class:`jobs.intake.QueueGuard`
   (``ctx["queue_guard"]``), which takes it out of the queue and records it.
@@ -41,12 +44,15 @@ from arq.constants import (
 )
 from arq.utils import timestamp_ms, to_ms
 from arq.worker import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from jobs.constants import wake_key
 from jobs.intake import QueueGuard
+from jobs.lease import JobLeases
 from jobs.limits import job_id_problem
 from jobs.queue_scripts import CLAIM, FINISH, WAKE_CAP
+from jobs.redis_link import REDIS_DOWN, RedisLink, describe
 
 __all__ = ["JobsWorker", "adopt_running_worker"]
 
@@ -63,9 +69,13 @@ class JobsWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._init_wake_up()
+        self._init_jobs_loop()
 
-    def _init_wake_up(self) -> None:
+    def _init_jobs_loop(self) -> None:
+        self.leases = JobLeases()
+        self.link = RedisLink()
+        self.ctx["redis_link"] = self.link
+        self._lease_keeper: asyncio.Task[None] | None = None
         self.fallback_poll_s = self.poll_delay_s
         self.poll_delay_s = 0.0  # ARQ's loop no longer sleeps; _wait_for_work waits instead
         self._wake_key = wake_key(self.queue_name)
@@ -78,9 +88,29 @@ class JobsWorker(Worker):
         self._give_back: asyncio.Task[None] | None = None
         self._listen_again_at = 0.0
 
+    def configure(self, lease_seconds: float) -> None:
+        """Take the settings ARQ's options cannot carry: the length of the job leases."""
+        self.leases.seconds = lease_seconds
+
     # --- one iteration of ARQ's loop: cron, claim, aborts, then wait -------------------------
 
     async def _poll_iteration(self) -> None:
+        if self._lease_keeper is None:
+            self._lease_keeper = self.loop.create_task(
+                self.leases.keep(self.pool, lambda: self.tasks)
+            )
+        try:
+            if not self.link.up:
+                raise RedisConnectionError("a running job could not reach Redis")
+            await self._poll_once()
+        except REDIS_DOWN as error:
+            await self.link.ride_out(self.pool, error, self._take_back_leases)
+
+    async def _take_back_leases(self) -> None:
+        self.leases.held.intersection_update(self.tasks)
+        await self.leases.renew(self.pool, take_back=True)
+
+    async def _poll_once(self) -> None:
         await self._reap_finished_tasks()
         limit = self.max_jobs - self.job_counter
         if self.burst and self.max_burst_jobs >= 0:
@@ -100,6 +130,16 @@ class JobsWorker(Worker):
                 continue
             del self.tasks[job_id]
             error = None if task.cancelled() else task.exception()
+            if isinstance(error, REDIS_DOWN):
+                # it could not start: its lease lapses and a worker runs it again
+                logger.warning(
+                    "job %s could not start, Redis unreachable (%s); it runs again",
+                    job_id,
+                    describe(error),
+                    extra={"job": {"job_id": job_id}},
+                )
+                self.link.went_down(error)
+                continue
             if isinstance(error, ResponseError) and self.ctx.get("queue_guard") is not None:
                 # Redis refused ARQ's own commands on the entry: its keys are not what ARQ wrote
                 guard: QueueGuard = self.ctx["queue_guard"]
@@ -109,14 +149,15 @@ class JobsWorker(Worker):
             task.result()  # other errors in run_job propagate, as in ARQ
 
     def _claim_arguments(self) -> list[Any]:
-        """CLAIM's ARGV 1 and 3 to 6 (the free slots, ARGV 2, go between)."""
+        """CLAIM's ARGV 1 and 3 to 7 (the free slots, ARGV 2, go between)."""
         return [
             timestamp_ms(),
             self.queue_read_limit,
-            int(self.in_progress_timeout_s * 1000),
+            self.leases.milliseconds,
             in_progress_key_prefix,
             # after a timed poll the list is empty, or the BLPOP would have returned
             0 if self._timed_poll else 1,
+            self.leases.token,
         ]
 
     async def _claim_and_start(self, limit: int) -> None:
@@ -147,6 +188,7 @@ class JobsWorker(Worker):
                 await self.sem.acquire()  # ARQ's semaphore stays in step with job_counter
             self.job_counter += 1
             job_id = member.decode()
+            self.leases.held.add(job_id)
             task = self.loop.create_task(self.run_job(job_id, int(score)))
             task.add_done_callback(self._job_done)
             self.tasks[job_id] = task
@@ -182,19 +224,69 @@ class JobsWorker(Worker):
 
         While due jobs wait, the same round trip claims the next one for the slot this job
         frees (it starts at once, taking ARQ's spare semaphore permit until this job's task
-        ends), so a busy worker refills its slots without going through its loop.
+        ends), so a busy worker refills its slots without going through its loop. While Redis
+        is unreachable, the job keeps its lease and its result waits for Redis.
         """
+        first = True
+        while True:
+            self.leases.held.discard(job_id)
+            try:
+                await self._finish_once(
+                    job_id,
+                    finish,
+                    result_data,
+                    result_timeout_s,
+                    keep_result_forever,
+                    incr_score,
+                    keep_in_progress,
+                    may_chain=first,
+                )
+                return
+            except REDIS_DOWN as error:
+                await self._wait_for_redis(job_id, error)
+            first = False
+
+    async def finish_failed_job(self, job_id: str, result_data: bytes | None) -> None:
+        """ARQ's ``finish_failed_job``, its result waiting for Redis while Redis is away."""
+        while True:
+            self.leases.held.discard(job_id)
+            try:
+                await super().finish_failed_job(job_id, result_data)
+                return
+            except REDIS_DOWN as error:
+                await self._wait_for_redis(job_id, error)
+
+    async def _wait_for_redis(self, job_id: str, error: BaseException) -> None:
+        """Hold the job's lease (taken back when Redis returns) and wait for Redis."""
+        self.leases.held.add(job_id)
+        self.link.went_down(error)
+        self._wake()  # the loop rides out the outage
+        await self.link.wait_up()
+
+    async def _finish_once(
+        self,
+        job_id: str,
+        finish: bool,
+        result_data: bytes | None,
+        result_timeout_s: float | None,
+        keep_result_forever: bool,
+        incr_score: int | None,
+        keep_in_progress: float | None,
+        *,
+        may_chain: bool,
+    ) -> None:
         forever = keep_result_forever or result_timeout_s is None
         expire_ms = 0 if forever else to_ms(result_timeout_s)
         chain = (
-            self._work_left
+            may_chain
+            and self._work_left
             and self.allow_pick_jobs
             and not (self.burst and self.max_burst_jobs >= 0)
             and not self.sem.locked()
         )
         if chain:
             await self.sem.acquire()  # free at once: checked just above
-        now, scan, ttl, prefix, _ = self._claim_arguments()
+        now, scan, ttl, prefix, _, token = self._claim_arguments()
         try:
             reply = await FINISH(
                 self.pool,
@@ -220,6 +312,7 @@ class JobsWorker(Worker):
                     scan,
                     ttl,
                     prefix,
+                    token,
                 ],
             )
         except BaseException:
@@ -252,6 +345,8 @@ class JobsWorker(Worker):
         self._timed_poll = False
         deadline = self._deadline()
         while True:
+            if not self.link.up:
+                return  # a job found Redis away: the loop rides the outage out
             free = self.allow_pick_jobs and self.job_counter < self.max_jobs
             if free and self._work_left:
                 return
@@ -303,6 +398,7 @@ class JobsWorker(Worker):
             logger.debug("waiting for a wake-up signal failed: %r", error)
             self._listen_again_at = self.loop.time() + self.fallback_poll_s
             self._listener = None
+            self._wake()  # the loop's next poll finds out whether Redis is away
         elif listener.result() is None:
             self._listener = None  # BLPOP timed out: renew it at the next wait
             if self._waiter is not None and not self._wake_on_slot:
@@ -328,7 +424,12 @@ class JobsWorker(Worker):
         return True
 
     async def close(self) -> None:
-        """Stop waiting on the wake-up list, then close as ARQ does."""
+        """Stop renewing leases and waiting on the wake-up list, then close as ARQ does."""
+        if self._lease_keeper is not None:
+            self._lease_keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_keeper
+            self._lease_keeper = None
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
@@ -353,7 +454,7 @@ def adopt_running_worker() -> JobsWorker | None:
             if isinstance(worker, Worker):
                 worker.__class__ = JobsWorker
                 adopted = cast(JobsWorker, worker)
-                adopted._init_wake_up()
+                adopted._init_jobs_loop()
                 return adopted
         frame = frame.f_back  # type: ignore[assignment]
     return None

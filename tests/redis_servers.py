@@ -26,12 +26,17 @@ __all__ = ["CertificateAuthority", "RedisProcess"]
 
 @dataclass
 class RedisProcess:
-    """One ``redis-server`` (or sentinel) process; its output goes to a log file."""
+    """One ``redis-server`` (or sentinel) process; its output goes to a log file.
+
+    ``persistent`` keeps the data in an append-only file written at every command, so the
+    server can be stopped and started again (on the same port) with its data.
+    """
 
     directory: Path
     arguments: list[str] = field(default_factory=list)
     port: int = field(default_factory=free_port)
     sentinel: bool = False
+    persistent: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,11 +55,13 @@ class RedisProcess:
             ready_marker = "+monitor master"
         else:
             command += ["--port", str(self.port), *self.arguments]
-        command += ["--save", "", "--appendonly", "no", "--dir", str(self.directory)]
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else []
+        command += ["--save", "", "--appendonly", "no", *durability, "--dir", str(self.directory)]
         command += ["--logfile", str(self.log_path)]
+        seen = len(self.log())  # a server started again appends to the same log
         self.process = subprocess.Popen(command, cwd=self.directory)
         deadline = time.monotonic() + 20
-        while ready_marker not in self.log():
+        while ready_marker not in self.log()[seen:]:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server did not start:\n{self.log()}")
             time.sleep(0.05)
