@@ -9,16 +9,21 @@ logging itself.
 
 Secrets are masked at the handlers (:func:`install_secret_masking`), not at a logger: Python
 applies a logger's filters only to records logged on that very logger, never to its children's
-or to other libraries', while a handler's filters see every record it writes. ARQ's "job
-started" line loses the job's arguments (:class:`ArqArgumentsFilter`): names and ids only.
+or to other libraries', while a handler's filters see every record it writes.
+
+ARQ's own lines for a job that starts (``→``) and one that succeeds (``←``) are not written
+(:class:`ArqJobLinesFilter`): the runtime's ``job … started`` and ``job … succeeded`` lines say
+the same with the job's fields, the duration and the outcome, and each line costs CPU on every
+job. ``LOG_ARQ_JOB_LINES=true`` keeps them, the start line without the job's arguments (names
+and ids only).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from opentelemetry import trace
@@ -27,7 +32,7 @@ from jobs.redaction import Redactor
 from jobs.settings import Settings
 
 __all__ = [
-    "ArqArgumentsFilter",
+    "ArqJobLinesFilter",
     "JsonFormatter",
     "SecretFilter",
     "TextFormatter",
@@ -53,6 +58,22 @@ def trace_fields() -> dict[str, str]:
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
+#: One encoder for every line (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+#: The last second formatted, and its text: lines written in the same second share it.
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    """``record.created`` as ISO 8601 in UTC, to the millisecond (``…T12:00:00.123+00:00``)."""
+    global _second
+    whole = int(record.created)
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{int(record.msecs):03d}+00:00"
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     job = getattr(record, "job", None)
@@ -68,9 +89,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as a JSON line."""
         payload: dict[str, Any] = {
-            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
-                timespec="milliseconds"
-            ),
+            "time": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -80,7 +99,7 @@ class JsonFormatter(logging.Formatter):
             payload["exception"] = record.exc_text
         elif record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, ensure_ascii=False)
+        return _ENCODER.encode(payload)
 
 
 class TextFormatter(logging.Formatter):
@@ -108,7 +127,10 @@ class SecretFilter(logging.Filter):
         self._redactor = redactor
 
     def _mask(self, text: str) -> str:
-        return _SECRET_PAIR.sub(r"\1='***'", self._redactor(text))
+        text = self._redactor(text)
+        if "=" in text:  # no pair without one: most lines skip the expression
+            text = _SECRET_PAIR.sub(r"\1='***'", text)
+        return text
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record where it holds a secret; never drops a record."""
@@ -136,18 +158,35 @@ _PLAIN = logging.Formatter()
 
 #: ARQ's line when it starts a job: elapsed, ``<job id>:<name>``, the arguments, try/delay.
 _ARQ_JOB_START = "%6.2fs → %s(%s)%s"
+#: ARQ's line when a job succeeded: duration, ``<job id>:<name>``, the result (not logged).
+_ARQ_JOB_SUCCEEDED = "%6.2fs ← %s ● %s"
 
 
-class ArqArgumentsFilter(logging.Filter):
-    """Drops the arguments from ARQ's "job started" line, which would log every job's data."""
+class ArqJobLinesFilter(logging.Filter):
+    """ARQ's per-job start and success lines: dropped, or kept without the job's arguments.
+
+    ``keep=False`` (``LOG_ARQ_JOB_LINES=false``, the default) drops both, as the runtime writes
+    its own lines for every try; ``keep=True`` rewrites the start line to
+    ``<elapsed> → <job id>:<name>`` so that it never shows the job's data. ARQ's other lines
+    (retries, aborts, failures, start-up) pass unchanged.
+    """
+
+    def __init__(self, *, keep: bool) -> None:
+        super().__init__()
+        self.keep = keep
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite ARQ's start line to ``<elapsed> → <job id>:<name>``; never drops a record."""
-        arguments = record.args
-        if record.msg == _ARQ_JOB_START and isinstance(arguments, tuple) and len(arguments) == 4:
-            elapsed, ref, _, extra = arguments
-            record.msg, record.args = "%6.2fs → %s%s", (elapsed, ref, extra)
-        return True
+        """False for a start or success line unless kept; a kept start line loses its arguments."""
+        message = record.msg
+        if message == _ARQ_JOB_START:
+            if not self.keep:
+                return False
+            arguments = record.args
+            if isinstance(arguments, tuple) and len(arguments) == 4:
+                elapsed, ref, _, extra = arguments
+                record.msg, record.args = "%6.2fs → %s%s", (elapsed, ref, extra)
+            return True
+        return self.keep or message != _ARQ_JOB_SUCCEEDED
 
 
 def _every_handler() -> list[logging.Handler]:
@@ -175,8 +214,9 @@ def install_secret_masking(settings: Settings) -> None:
             handler.removeFilter(existing)
         handler.addFilter(secret_filter)
     arq_worker = logging.getLogger("arq.worker")
-    if not any(isinstance(f, ArqArgumentsFilter) for f in arq_worker.filters):
-        arq_worker.addFilter(ArqArgumentsFilter())
+    for existing in [f for f in arq_worker.filters if isinstance(f, ArqJobLinesFilter)]:
+        arq_worker.removeFilter(existing)
+    arq_worker.addFilter(ArqJobLinesFilter(keep=settings.log_arq_job_lines))
 
 
 def configure_logging(settings: Settings) -> None:

@@ -25,9 +25,10 @@ Families add their own domain counters (``jobs.email.deliveries``, ``jobs.ai.run
 from __future__ import annotations
 
 import contextvars
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,7 +38,7 @@ from opentelemetry.util.types import AttributeValue
 
 from jobs.constants import MESSAGING_SYSTEM
 
-__all__ = ["CURRENT_JOB", "DURATION_BUCKETS", "METRICS", "JobMetrics", "QueueSample"]
+__all__ = ["CURRENT_JOB", "DURATION_BUCKETS", "METRICS", "JobMetrics", "QueueSample", "Totals"]
 
 Attributes = Mapping[str, AttributeValue]
 
@@ -77,6 +78,31 @@ class QueueSample:
     oldest_age: float = 0.0
 
 
+class Totals:
+    """Running counts by attribute set, reported by an observable counter when collected.
+
+    Counting a job is one dictionary update instead of a measurement through the SDK (which
+    copies, validates and hashes the attributes each time); the exported data points are the
+    same monotonic sums a synchronous counter gives.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[Hashable, tuple[Attributes, int]] = {}
+
+    def add(self, key: Hashable, attributes: Attributes) -> None:
+        """Count one more for ``attributes``, which ``key`` stands for."""
+        with self._lock:
+            _, count = self._counts.get(key, (attributes, 0))
+            self._counts[key] = (attributes, count + 1)
+
+    def observe(self, _: CallbackOptions) -> Iterable[Observation]:
+        """The running count of every attribute set seen (the callback of the counter)."""
+        with self._lock:
+            counts = list(self._counts.values())
+        return [Observation(count, attributes) for attributes, count in counts]
+
+
 @dataclass
 class JobMetrics:
     """The process's instruments and the state its gauges report."""
@@ -88,6 +114,12 @@ class JobMetrics:
     _attributes: dict[tuple[str, str, str, str | None], Attributes] = field(
         default_factory=dict, repr=False
     )
+    _processed_attributes: dict[tuple[str, str, str], Attributes] = field(
+        default_factory=dict, repr=False
+    )
+    consumed: Totals = field(default_factory=Totals, repr=False)
+    processed: Totals = field(default_factory=Totals, repr=False)
+    sent: Totals = field(default_factory=Totals, repr=False)
 
     def __post_init__(self) -> None:
         meter = metrics.get_meter("jobs")
@@ -97,16 +129,24 @@ class JobMetrics:
             description="Duration of one try of a job",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
         )
-        self.consumed = meter.create_counter(
+        # counters counted per job: kept in Totals, read by the SDK only when it collects
+        meter.create_observable_counter(
             "messaging.client.consumed.messages",
+            [self.consumed.observe],
             unit="{message}",
             description="Tries of jobs handed to their job function",
         )
-        self.processed = meter.create_counter(
-            "jobs.processed", unit="{job}", description="Finished tries of jobs, by outcome"
+        meter.create_observable_counter(
+            "jobs.processed",
+            [self.processed.observe],
+            unit="{job}",
+            description="Finished tries of jobs, by outcome",
         )
-        self.sent = meter.create_counter(
-            "messaging.client.sent.messages", unit="{message}", description="Jobs enqueued"
+        meter.create_observable_counter(
+            "messaging.client.sent.messages",
+            [self.sent.observe],
+            unit="{message}",
+            description="Jobs enqueued",
         )
         self.send_duration = meter.create_histogram(
             "messaging.client.operation.duration",
@@ -172,15 +212,16 @@ class JobMetrics:
         """Count one finished try (``error_type`` when it failed) and record its duration."""
         attributes = self.messaging_attributes("process", queue, job, error_type)
         self.duration.record(seconds, attributes)
-        self.consumed.add(1, self.messaging_attributes("process", queue, job))
-        self.processed.add(
-            1,
-            {
+        self.consumed.add(("process", queue, job), self.messaging_attributes("process", queue, job))
+        key = (queue, job, outcome)
+        processed = self._processed_attributes.get(key)
+        if processed is None:
+            processed = self._processed_attributes[key] = {
                 "messaging.destination.name": queue,
                 "messaging.arq.job.name": job,
                 "jobs.outcome": outcome,
-            },
-        )
+            }
+        self.processed.add(key, processed)
         self.outcomes[(job, outcome)] += 1
 
     def message_sent(
@@ -199,7 +240,7 @@ class JobMetrics:
         attributes = self.messaging_attributes("send", queue, job, error_type)
         self.send_duration.record(seconds, attributes)
         if sent and error_type is None:
-            self.sent.add(1, attributes)
+            self.sent.add((queue, job), attributes)
 
     def waited(self, seconds: float, reason: str, error_type: str | None = None) -> None:
         """Record a wait inside a try: ``reason`` is bounded, ``error_type`` what was retried."""

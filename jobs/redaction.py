@@ -18,6 +18,8 @@ from jobs.settings import Settings
 __all__ = ["Redactor"]
 
 MASK = "***"
+#: Values that hold no text, left as they are without a look.
+_PLAIN_TYPES = frozenset({int, float, bool, type(None)})
 
 
 class Redactor:
@@ -48,10 +50,15 @@ class Redactor:
 
     def values(self, data: Any) -> Any:
         """``data`` (JSON-like: dicts, lists, strings) with secrets masked in every string."""
+        if type(data) in _PLAIN_TYPES:
+            return data
         if isinstance(data, str):
             return self(data)
         if isinstance(data, dict):
-            return {key: self.values(value) for key, value in data.items()}
+            return {
+                key: value if type(value) in _PLAIN_TYPES else self.values(value)
+                for key, value in data.items()
+            }
         if isinstance(data, list | tuple):
             return [self.values(value) for value in data]
         return data

@@ -207,6 +207,7 @@ class Settings(BaseSettings):
     worker_heartbeat_interval: PositiveFloat = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    log_arq_job_lines: bool = False
 
     @field_validator("schedule_timezone")
     @classmethod

@@ -218,13 +218,14 @@ async def test_a_database_error_does_not_carry_the_statement_parameters(
 async def test_arq_logs_job_names_and_ids_only_and_keeps_no_arguments_in_results(
     pool: JobsPool, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """ARQ's start line names the job and its id; the result kept in Redis has no arguments."""
+    """ARQ's start line, when kept, names the job and its id; the result has no arguments."""
     caplog.set_level(logging.INFO)
     from tests import sample_jobs
 
     job = await pool.enqueue_job("test_echo", number=1, label="Private label of a user")
     assert job is not None
-    await run_burst(await make_worker(settings, [sample_jobs.echo]))
+    kept = settings.model_copy(update={"log_arq_job_lines": True})
+    await run_burst(await make_worker(kept, [sample_jobs.echo]))
     info: Any = await job.result_info()
     assert info.success and info.kwargs == {} and list(info.args) == []
     assert info.result == {"number": 1, "label": "Private label of a user", "try": 1}
@@ -246,7 +247,12 @@ async def test_a_worker_process_prints_neither_the_key_nor_job_arguments(
         task_id = await add_task(
             sessions, await add_user(sessions, "ann@example.com"), next_run_at=DUE
         )
-        env = worker_environment(settings, LLM_BASE_URL=upstream.llm_base_url, LLM_API_KEY=LLM_KEY)
+        env = worker_environment(
+            settings,
+            LLM_BASE_URL=upstream.llm_base_url,
+            LLM_API_KEY=LLM_KEY,
+            LOG_ARQ_JOB_LINES="true",
+        )
         worker = WorkerProcess("ai", env, tmp_path).start()
         try:
             await worker.wait_ready()
