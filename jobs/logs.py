@@ -206,7 +206,8 @@ def install_secret_masking(settings: Settings) -> None:
     """Mask secrets on every handler configured now, whichever logger it serves.
 
     Call it after the application configured its logging (workers do so at start-up, the
-    FastAPI lifespan when the app starts); it replaces the filter it installed before.
+    FastAPI lifespan when the app starts); it replaces the filters it installed before. ARQ's
+    per-job lines are left out or kept, as ``LOG_ARQ_JOB_LINES`` says (:class:`ArqJobLinesFilter`).
     """
     secret_filter = SecretFilter(Redactor(settings))
     for handler in _every_handler():
@@ -214,8 +215,8 @@ def install_secret_masking(settings: Settings) -> None:
             handler.removeFilter(existing)
         handler.addFilter(secret_filter)
     arq_worker = logging.getLogger("arq.worker")
-    for existing in [f for f in arq_worker.filters if isinstance(f, ArqJobLinesFilter)]:
-        arq_worker.removeFilter(existing)
+    for old in [f for f in arq_worker.filters if isinstance(f, ArqJobLinesFilter)]:
+        arq_worker.removeFilter(old)
     arq_worker.addFilter(ArqJobLinesFilter(keep=settings.log_arq_job_lines))
 
 
