@@ -115,13 +115,17 @@ def test_commands_say_in_one_line_what_is_unreachable(
 def test_workers_say_in_one_line_what_is_unreachable(
     settings: Settings, tmp_path: Path, command: tuple[str, str], outage: str
 ) -> None:
-    """`python -m jobs worker` and `arq …WorkerSettings` end with one line, no traceback."""
+    """`python -m jobs worker` and `arq …WorkerSettings` end with one line, no traceback.
+
+    `arq` waits ``DATABASE_STARTUP_WAIT_SECONDS`` for an unreachable database first, saying so
+    in one log line; ``python -m jobs worker`` migrates first and ends at once.
+    """
     argv = (
         [*JOBS, "worker", "email"] if command[0] == "python" else [ARQ, "jobs.email.WorkerSettings"]
     )
     result = subprocess.run(
         argv,
-        env=broken(settings, outage),
+        env=broken(settings, outage) | {"DATABASE_STARTUP_WAIT_SECONDS": "2"},
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -129,6 +133,8 @@ def test_workers_say_in_one_line_what_is_unreachable(
         check=False,
     )
     assert_one_line(result, outage)
+    waited = "database not reachable yet" in result.stderr
+    assert waited == (command == ("arq", "postgres down")), result.stderr
 
 
 def parse_lines(text: str) -> list[dict[str, object]]:
