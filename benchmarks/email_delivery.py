@@ -5,10 +5,11 @@ Runs ``process_email_queue`` in one in-process ARQ worker built exactly like
 sink), on SQLite and on PostgreSQL. As a baseline, the same 1,000 e-mails are sent in the
 same invocation the naive way: one SMTP connection and one UPDATE per message, in sequence.
 
-    python -m benchmarks.email_delivery [--count 1000]
+    python -m benchmarks.email_delivery [--count 1000] [--redis-url URL] [--pg-database NAME]
 
-Needs Redis at 127.0.0.1:6379 (database 8 is flushed) and, for the PostgreSQL run,
-PostgreSQL at 127.0.0.1:5432 (database ``jobs_bench`` is recreated).
+Needs Redis at 127.0.0.1:6379 (database 8, or ``--redis-url``'s, is flushed) and, for the
+PostgreSQL run, PostgreSQL at 127.0.0.1:5432 (database ``jobs_bench``, or ``--pg-database``,
+is recreated).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from tests.smtp_server import free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/jobs_bench"
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
 def start_smtp_sink(port: int) -> subprocess.Popen[bytes]:
@@ -116,7 +117,7 @@ async def sent_count(settings: Settings) -> int:
 async def run_worker(settings: Settings, count: int) -> float:
     """Seconds for one worker to deliver the whole outbox."""
     await fill_outbox(settings, count)
-    redis = Redis.from_url(REDIS_URL)
+    redis = Redis.from_url(settings.redis_url)
     await redis.flushdb()
     await redis.aclose()
     options = worker_options("email", settings, [process_email_queue], [])
@@ -169,33 +170,35 @@ async def run_naive(settings: Settings, count: int) -> float:
     return elapsed
 
 
-async def postgres_available() -> bool:
+async def postgres_available(database: str) -> bool:
     """Recreate the benchmark database; False if PostgreSQL is not reachable."""
+    if not database.isidentifier():
+        raise ValueError(f"not a plain database name: {database!r}")
     try:
         admin = await asyncpg.connect(PG_ADMIN, timeout=3)
     except (OSError, asyncpg.PostgresError):
         return False
-    await admin.execute("DROP DATABASE IF EXISTS jobs_bench WITH (FORCE)")
-    await admin.execute("CREATE DATABASE jobs_bench")
+    await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    await admin.execute(f"CREATE DATABASE {database}")
     await admin.close()
     return True
 
 
-async def main(count: int) -> None:
+async def main(count: int, redis_url: str = REDIS_URL, pg_database: str = "jobs_bench") -> None:
     """Run every case and print a table."""
     port = free_port()
     sink = start_smtp_sink(port)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             backends = {"sqlite": f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"}
-            if await postgres_available():
-                backends["postgresql"] = PG_URL
+            if await postgres_available(pg_database):
+                backends["postgresql"] = f"{PG_SERVER}/{pg_database}"
             print(f"{count} e-mails, one worker, SMTP sink on 127.0.0.1:{port}")
             print(f"{'database':12} {'runtime e-mails/s':>18} {'naive e-mails/s':>16} {'ratio':>7}")
             for name, url in backends.items():
                 settings = load_settings(
                     database_url=url,
-                    redis_url=REDIS_URL,
+                    redis_url=redis_url,
                     smtp_host="127.0.0.1",
                     smtp_port=port,
                     worker_poll_delay=0.05,
@@ -217,4 +220,7 @@ async def main(count: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=1000)
-    asyncio.run(main(parser.parse_args().count))
+    parser.add_argument("--redis-url", default=REDIS_URL, help="its database is flushed")
+    parser.add_argument("--pg-database", default="jobs_bench", help="it is recreated")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.count, arguments.redis_url, arguments.pg_database))
