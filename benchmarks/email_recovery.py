@@ -89,16 +89,19 @@ async def main(
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("scenarios", nargs="*", choices=[*SCENARIOS, []], default=SCENARIOS)
+    parser.add_argument("scenarios", nargs="*", help=f"of {', '.join(SCENARIOS)}; default: all")
     parser.add_argument("--within", type=float, default=150.0)
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the workers")
     parser.add_argument("--redis-url", default=REDIS_URL, help="its database is flushed")
     parser.add_argument("--database-url", help="default: a new SQLite file")
     arguments = parser.parse_args()
     environment = dict(item.split("=", 1) for item in arguments.env)
+    unknown = set(arguments.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario {sorted(unknown)[0]!r}")
     asyncio.run(
         main(
-            list(arguments.scenarios),
+            arguments.scenarios or list(SCENARIOS),
             arguments.within,
             environment,
             arguments.redis_url,
