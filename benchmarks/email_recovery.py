@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from redis.asyncio import Redis
+from sqlalchemy import delete
 
 from jobs.db import create_engine, create_session_factory, upgrade
 from jobs.db.models import OutboundEmail
@@ -56,7 +57,7 @@ async def run(
         await upgrade(engine)
         sessions = create_session_factory(engine)
         async with sessions.begin() as session:
-            await session.execute(OutboundEmail.__table__.delete())
+            await session.execute(delete(OutboundEmail))
         try:
             if scenario == "sweep":
                 smtp.handler.data_delay = 0.05

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     email_send_concurrency: PositiveInt = 8
     email_max_attempts: PositiveInt = 8
     email_retry_base_seconds: PositiveFloat = 60.0
-    email_claim_timeout: PositiveFloat = 600.0
+    email_claim_lease: PositiveFloat = 60.0
 
     # shared HTTP client
     http_timeout: PositiveFloat = 30.0

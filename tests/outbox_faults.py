@@ -62,11 +62,11 @@ class Recovery:
 
     def line(self, label: str) -> str:
         """One row of a report."""
-        delivery = "never" if self.kill_to_delivery is None else f"{self.kill_to_delivery:.1f}"
+        delivery = "never" if self.kill_to_delivery is None else f"{self.kill_to_delivery:.1f}s"
         return (
             f"{label:34} queued={self.queued} at-kill={self.received_at_kill} lost={self.lost} "
             f"duplicates={self.duplicates} same-id={self.duplicates_keep_their_message_id} "
-            f"kill->delivered={delivery}s restart={self.kill_to_restart:.1f}s"
+            f"kill->delivered={delivery} restart={self.kill_to_restart:.1f}s"
         )
 
 

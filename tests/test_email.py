@@ -110,7 +110,8 @@ async def test_two_workers_sweeping_at_once_never_send_twice(
     async with sessions.begin() as session:
         for address in addresses:
             await queue_email(session, to=address, subject="s", text="t")
-    small_batches = settings.model_copy(update={"email_batch_size": 20})
+    # a short lease: sweeps outlast it (renewed), and the follow-up sweep comes soon
+    small_batches = settings.model_copy(update={"email_batch_size": 20, "email_claim_lease": 2.0})
     smtp_server.handler.data_delay = 0.01  # each sweep takes long enough for both to overlap
     await pool.enqueue_job("process_email_queue", _job_id="sweep-1")
     await pool.enqueue_job("process_email_queue", _job_id="sweep-2")

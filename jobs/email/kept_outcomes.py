@@ -39,20 +39,17 @@ def _as_data(outcome: Outcome, claim_token: str | None) -> dict[str, Any]:
     }
 
 
-async def record_or_keep(
-    ctx: JobContext, claimed: Sequence[OutboundEmail], outcomes: Sequence[Outcome]
-) -> None:
-    """Write ``outcomes``; if the database is unreachable, keep them in Redis and re-raise."""
+async def record_or_keep(ctx: JobContext, claim_token: str, outcomes: Sequence[Outcome]) -> None:
+    """Write the outcomes of claim ``claim_token``; if the database is unreachable, keep them."""
     try:
         async with ctx.sessions.begin() as session:
-            await record_outcomes(session, outcomes)
+            await record_outcomes(session, outcomes, claim_token)
     except Exception as exc:
         if not outcomes or not is_database_unreachable(exc):
             raise
         DATABASE.unreachable(exc)
-        tokens = {email.id: email.claim_token for email in claimed}
         letters = DeadLetters(ctx.pool, ctx.settings.dead_letter_max_entries)
-        rows = [_as_data(outcome, tokens.get(outcome.email_id)) for outcome in outcomes]
+        rows = [_as_data(outcome, claim_token) for outcome in outcomes]
         await letters.keep(OUTCOMES_KIND, {"rows": rows})
         raise
 

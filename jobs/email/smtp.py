@@ -5,7 +5,8 @@ message: a 2xx reply is sent; a 4xx reply (or a dropped connection) is tried aga
 backoff; a 5xx reply, or an address that cannot be sent to, fails that message with the
 server's reply. One bad message never stops the others. When the server itself cannot be
 reached, secured (TLS/STARTTLS) or logged in to, the batch goes back to the outbox without an
-attempt counted, so a misconfiguration never fails messages for good.
+attempt counted, so a misconfiguration never fails messages for good. Each outcome is recorded
+before its lane sends the next message (:mod:`jobs.email.recorder`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import datetime as dt
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiosmtplib
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -26,7 +27,7 @@ from jobs.retry import RetryPolicy
 from jobs.settings import Settings
 from jobs.telemetry import tracer
 
-__all__ = ["ServerUnavailable", "deliver"]
+__all__ = ["Record", "ServerUnavailable", "deliver"]
 
 logger = logging.getLogger(__name__)
 
@@ -194,8 +195,28 @@ class _Lane:
                 client.close()
 
 
-async def deliver(settings: Settings, emails: Sequence[OutboundEmail]) -> list[Outcome]:
-    """Send ``emails`` over at most ``EMAIL_SEND_CONCURRENCY`` connections; one outcome each."""
+#: Writes one outcome; returns once it is recorded.
+Record = Callable[[Outcome], Awaitable[None]]
+
+
+def _always() -> bool:
+    return True
+
+
+async def deliver(
+    settings: Settings,
+    emails: Sequence[OutboundEmail],
+    *,
+    record: Record,
+    sendable: Callable[[], bool] = _always,
+) -> list[Outcome]:
+    """Send ``emails`` over at most ``EMAIL_SEND_CONCURRENCY`` connections; one outcome each.
+
+    Each lane has the outcome of an e-mail recorded (``record``) before it sends the next, so
+    at most one e-mail per lane is ever sent but not recorded. Lanes start no e-mail once
+    ``sendable()`` is false (the claim's lease is running out): those are left, unrecorded,
+    to whoever takes the claim over, and have no outcome in the list.
+    """
     pending: asyncio.Queue[OutboundEmail] = asyncio.Queue()
     for email in emails:
         pending.put_nowait(email)
@@ -206,15 +227,34 @@ async def deliver(settings: Settings, emails: Sequence[OutboundEmail]) -> list[O
     async def run_lane() -> None:
         lane = _Lane(settings)
         try:
-            while not pending.empty() and not unavailable:
-                outcomes.append(await lane.send(pending.get_nowait()))
+            while not pending.empty() and not unavailable and sendable():
+                outcome = await lane.send(pending.get_nowait())
+                outcomes.append(outcome)
+                await record(outcome)
                 if lane.unavailable:
                     unavailable.append(lane.unavailable)
         finally:
             await lane.close()
 
-    lanes = min(settings.email_send_concurrency, len(emails))
-    await asyncio.gather(*(run_lane() for _ in range(lanes)))
-    while not pending.empty():
-        outcomes.append(_release(settings, pending.get_nowait(), unavailable[0]))
+    lanes = [
+        asyncio.create_task(run_lane())
+        for _ in range(min(settings.email_send_concurrency, len(emails)))
+    ]
+    try:
+        await asyncio.gather(*lanes)
+    finally:
+        for lane in lanes:
+            lane.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+    if unavailable:
+        released = [_release(settings, email, unavailable[0]) for email in _drain(pending)]
+        outcomes.extend(released)
+        await asyncio.gather(*(record(outcome) for outcome in released))
     return outcomes
+
+
+def _drain(pending: asyncio.Queue[OutboundEmail]) -> list[OutboundEmail]:
+    emails = []
+    while not pending.empty():
+        emails.append(pending.get_nowait())
+    return emails
