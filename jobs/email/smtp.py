@@ -12,6 +12,7 @@ before its lane sends the next message (:mod:`jobs.email.recorder`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import ssl
@@ -82,6 +83,14 @@ def _release(settings: Settings, email: OutboundEmail, reason: str) -> Outcome:
     return Outcome(email.id, EmailStatus.QUEUED, email.attempts, f"server: {reason}", retry_at)
 
 
+#: Awaited before a message is handed over (DATA).
+Ready = Callable[[], Awaitable[None]]
+
+
+async def _nothing_to_wait_for() -> None:
+    return None
+
+
 class ServerUnavailable(Exception):
     """Connecting, securing or logging in to the SMTP server failed."""
 
@@ -128,8 +137,11 @@ class _Lane:
             raise ServerUnavailable(f"{type(exc).__name__}: {exc}") from exc
         return client
 
-    async def send(self, email: OutboundEmail) -> Outcome:
-        """Deliver one e-mail in a CLIENT span: server, port, reply code and Message-ID only."""
+    async def send(self, email: OutboundEmail, ready: Ready | None = None) -> Outcome:
+        """Deliver one e-mail in a CLIENT span: server, port, reply code and Message-ID only.
+
+        ``ready`` is awaited after the envelope (MAIL, RCPT) and before the message (DATA).
+        """
         settings = self.settings
         with tracer().start_as_current_span(
             "smtp send",
@@ -143,7 +155,7 @@ class _Lane:
             record_exception=False,
             set_status_on_exception=False,
         ) as span:
-            outcome, error_type = await self._send(email)
+            outcome, error_type = await self._send(email, ready or _nothing_to_wait_for)
             if outcome.reply_code is not None:
                 span.set_attribute("smtp.response.status_code", outcome.reply_code)
             if error_type is not None:
@@ -151,7 +163,7 @@ class _Lane:
                 span.set_status(Status(StatusCode.ERROR, (outcome.error or "")[:200]))
             return outcome
 
-    async def _send(self, email: OutboundEmail) -> tuple[Outcome, str | None]:
+    async def _send(self, email: OutboundEmail, ready: Ready) -> tuple[Outcome, str | None]:
         """The outcome, and the error type unless the message was accepted."""
         settings = self.settings
         try:
@@ -163,28 +175,50 @@ class _Lane:
                 "SMTP server %s:%s unavailable: %s", settings.smtp_host, settings.smtp_port, exc
             )
             return _release(settings, email, str(exc)), "ServerUnavailable"
+        client = self.client
         try:
-            await self.client.sendmail(
-                settings.smtp_from, [email.to_address], build_message(email, settings.smtp_from)
-            )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            return _refused(settings, email, exc.recipients[0])
-        except (
-            aiosmtplib.SMTPServerDisconnected,
-            aiosmtplib.SMTPConnectError,
-            aiosmtplib.SMTPTimeoutError,
-            OSError,
-        ) as exc:
-            await self.close()
-            error = f"connection: {type(exc).__name__}: {exc}"
-            return _transient(settings, email, error), type(exc).__qualname__
-        except aiosmtplib.SMTPResponseException as exc:
-            return _refused(settings, email, exc)
-        except (ValueError, aiosmtplib.SMTPException) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            outcome = Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, error)
-            return outcome, type(exc).__qualname__
+            message = build_message(email, settings.smtp_from)
+            await client.mail(settings.smtp_from)
+            await client.rcpt(email.to_address)
+        except Exception as exc:
+            return await self._failed(email, exc)
+        # the envelope overlaps the recording of the lane's previous e-mail; the message can
+        # only be accepted once that is recorded
+        await ready()
+        try:
+            await client.data(message)
+        except Exception as exc:
+            return await self._failed(email, exc)
         return Outcome(email.id, EmailStatus.SENT, email.attempts + 1, reply_code=250), None
+
+    async def _failed(self, email: OutboundEmail, exc: Exception) -> tuple[Outcome, str]:
+        """The outcome of a send that raised ``exc`` (re-raised if not about this message)."""
+        settings = self.settings
+        error_type = type(exc).__qualname__
+        if isinstance(
+            exc,
+            (
+                aiosmtplib.SMTPServerDisconnected,
+                aiosmtplib.SMTPConnectError,
+                aiosmtplib.SMTPTimeoutError,
+                OSError,
+            ),
+        ):
+            await self.close()
+            return _transient(settings, email, f"connection: {error_type}: {exc}"), error_type
+        if not isinstance(exc, (ValueError, aiosmtplib.SMTPException)):
+            raise exc
+        await self._reset()
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            return _refused(settings, email, exc)
+        outcome = Outcome(email.id, EmailStatus.FAILED, email.attempts + 1, f"{error_type}: {exc}")
+        return outcome, error_type
+
+    async def _reset(self) -> None:
+        """Clear a half-sent envelope so the connection serves the next message."""
+        if self.client is not None:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await self.client.rset()
 
     async def close(self) -> None:
         client, self.client = self.client, None
@@ -212,10 +246,11 @@ async def deliver(
 ) -> list[Outcome]:
     """Send ``emails`` over at most ``EMAIL_SEND_CONCURRENCY`` connections; one outcome each.
 
-    Each lane has the outcome of an e-mail recorded (``record``) before it sends the next, so
-    at most one e-mail per lane is ever sent but not recorded. Lanes start no e-mail once
-    ``sendable()`` is false (the claim's lease is running out): those are left, unrecorded,
-    to whoever takes the claim over, and have no outcome in the list.
+    Each lane has the outcome of an e-mail recorded (``record``) before the server can accept
+    the next (the next envelope is sent meanwhile, its message only after), so at most one
+    e-mail per lane is ever accepted, or being handed over, without its outcome recorded.
+    Lanes start no e-mail once ``sendable()`` is false (the claim's lease is running out):
+    those are left, unrecorded, to whoever takes the claim over, and have no outcome here.
     """
     pending: asyncio.Queue[OutboundEmail] = asyncio.Queue()
     for email in emails:
@@ -226,14 +261,24 @@ async def deliver(
 
     async def run_lane() -> None:
         lane = _Lane(settings)
+        recording: asyncio.Future[None] | None = None
+
+        async def recorded() -> None:
+            if recording is not None:
+                await recording
+
         try:
             while not pending.empty() and not unavailable and sendable():
-                outcome = await lane.send(pending.get_nowait())
+                outcome = await lane.send(pending.get_nowait(), recorded)
+                await recorded()
                 outcomes.append(outcome)
-                await record(outcome)
+                recording = asyncio.ensure_future(record(outcome))
                 if lane.unavailable:
                     unavailable.append(lane.unavailable)
+            await recorded()
         finally:
+            if recording is not None and not recording.done():
+                recording.cancel()
             await lane.close()
 
     lanes = [
