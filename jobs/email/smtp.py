@@ -258,6 +258,7 @@ async def deliver(
     outcomes: list[Outcome] = []
 
     unavailable: list[str] = []
+    failed: list[Exception] = []
 
     async def run_lane() -> None:
         lane = _Lane(settings)
@@ -268,7 +269,7 @@ async def deliver(
                 await recording
 
         try:
-            while not pending.empty() and not unavailable and sendable():
+            while not pending.empty() and not unavailable and not failed and sendable():
                 outcome = await lane.send(pending.get_nowait(), recorded)
                 await recorded()
                 outcomes.append(outcome)
@@ -276,6 +277,8 @@ async def deliver(
                 if lane.unavailable:
                     unavailable.append(lane.unavailable)
             await recorded()
+        except Exception as exc:
+            failed.append(exc)  # the other lanes finish the e-mail in hand, then stop
         finally:
             if recording is not None and not recording.done():
                 recording.cancel()
@@ -291,6 +294,8 @@ async def deliver(
         for lane in lanes:
             lane.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
+    if failed:
+        raise failed[0]
     if unavailable:
         released = [_release(settings, email, unavailable[0]) for email in _drain(pending)]
         outcomes.extend(released)
