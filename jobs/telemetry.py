@@ -76,9 +76,10 @@ class DropOrphanClientSpans(Sampler):
         trace_state: Any = None,
     ) -> SamplingResult:
         """Decide whether to record the span."""
-        parent = trace.get_current_span(parent_context).get_span_context()
-        if kind is SpanKind.CLIENT and not parent.is_valid:
-            return SamplingResult(Decision.DROP)
+        if kind is SpanKind.CLIENT:  # only those need their parent looked up here
+            parent = trace.get_current_span(parent_context).get_span_context()
+            if not parent.is_valid:
+                return SamplingResult(Decision.DROP)
         return self._delegate.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
         )
