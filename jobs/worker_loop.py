@@ -120,7 +120,7 @@ class JobsWorker(Worker):
         await self.heart_beat()  # cron runs first, so that the claim below sees them
         if self.allow_pick_jobs and limit > 0:
             await self._claim_and_start(limit)
-        if self.allow_abort_jobs:
+        if self.allow_abort_jobs and self.job_tasks:  # a queued job's abort is read as it starts
             await self._cancel_aborted_jobs()
         await self._wait_for_work()
 

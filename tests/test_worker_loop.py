@@ -171,6 +171,27 @@ async def test_abort_still_cancels_a_running_job(settings: Settings, pool: JobsP
     assert worker.jobs_failed == 1
 
 
+async def test_an_idle_worker_does_not_read_the_abort_set(
+    settings: Settings, pool: JobsPool
+) -> None:
+    """With no job running, polls skip ARQ's abort check, which would prune this far-off entry."""
+    far_off = timestamp_ms() + 10 * 24 * 3600 * 1000
+    await pool.zadd(abort_jobs_ss, {"no-such-job": far_off})
+    worker = await make_worker(
+        settings, [sample_jobs.stamp], burst=False, poll_delay=0.05, allow_abort_jobs=True
+    )
+    async with running(worker):
+        await asyncio.sleep(1.0)  # some twenty fallback polls
+        assert await pool.zscore(abort_jobs_ss, "no-such-job") == far_off
+        job = await pool.enqueue_job("test_stamp", seconds=2)
+        assert job is not None
+        await started_at(pool, 1, 5.0)
+        deadline = time.monotonic() + 5
+        while await pool.zscore(abort_jobs_ss, "no-such-job") is not None:
+            assert time.monotonic() < deadline, "a running job's worker never checked for aborts"
+            await asyncio.sleep(0.05)
+
+
 async def test_burst_worker_drains_and_stops_and_health_check_passes(
     settings: Settings, pool: JobsPool
 ) -> None:
