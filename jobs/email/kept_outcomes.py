@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from jobs.context import JobContext
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
@@ -39,11 +39,23 @@ def _as_data(outcome: Outcome, claim_token: str | None) -> dict[str, Any]:
     }
 
 
-async def record_or_keep(ctx: JobContext, claim_token: str, outcomes: Sequence[Outcome]) -> None:
-    """Write the outcomes of claim ``claim_token``; if the database is unreachable, keep them."""
+async def record_or_keep(
+    ctx: JobContext,
+    claim_token: str,
+    outcomes: Sequence[Outcome],
+    connection: AsyncConnection | None = None,
+) -> None:
+    """Write the outcomes of claim ``claim_token``; if the database is unreachable, keep them.
+
+    One transaction, on ``connection`` if one is given. Re-raises the error after keeping.
+    """
     try:
-        async with ctx.sessions.begin() as session:
-            await record_outcomes(session, outcomes, claim_token)
+        if connection is None:
+            async with ctx.engine.begin() as own:
+                await record_outcomes(own, outcomes, claim_token)
+        else:
+            async with connection.begin():
+                await record_outcomes(connection, outcomes, claim_token)
     except Exception as exc:
         if not outcomes or not is_database_unreachable(exc):
             raise

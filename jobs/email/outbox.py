@@ -15,13 +15,14 @@ claim was taken over can neither revive it nor overwrite the new holder's outcom
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BindParameter, Table, Update, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from jobs.db.models import EmailStatus, OutboundEmail, utcnow
 from jobs.db.outbox import queue_email
@@ -131,7 +132,9 @@ class Outcome:
 _TABLE = cast(Table, OutboundEmail.__table__)
 
 
-async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], token: str) -> None:
+async def record_outcomes(
+    session: AsyncSession | AsyncConnection, outcomes: Sequence[Outcome], token: str
+) -> None:
     """Write the outcomes of delivery attempts back to their rows.
 
     One executemany per set of columns; each row only where it is still claimed under ``token``.
@@ -156,12 +159,17 @@ async def record_outcomes(session: AsyncSession, outcomes: Sequence[Outcome], to
     # group rows by key set: executemany needs the same columns in every row
     for keys in {tuple(sorted(r)) for r in rows}:
         batch = [r for r in rows if tuple(sorted(r)) == keys]
-        values: dict[str, BindParameter[Any]] = {
-            key: bindparam(key) for key in keys if not key.startswith("b_")
-        }
-        statement = (
-            _TABLE.update()
-            .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.claim_token == bindparam("b_token"))
-            .values(claim_token=None, claimed_until=None, **values)
-        )
-        await session.execute(statement, batch)
+        await session.execute(_outcome_update(keys), batch)
+
+
+@functools.cache
+def _outcome_update(keys: tuple[str, ...]) -> Update:
+    """The UPDATE writing one outcome, for rows with the parameters ``keys``."""
+    values: dict[str, BindParameter[Any]] = {
+        key: bindparam(key) for key in keys if not key.startswith("b_")
+    }
+    return (
+        _TABLE.update()
+        .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.claim_token == bindparam("b_token"))
+        .values(claim_token=None, claimed_until=None, **values)
+    )

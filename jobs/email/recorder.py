@@ -5,7 +5,8 @@ and waits until it is written before it sends the next one, so at most one e-mai
 the one in SMTP — is ever sent but unrecorded: a worker killed mid-sweep re-sends at most
 ``EMAIL_SEND_CONCURRENCY`` e-mails, each with its ``Message-ID``. Writes are group commits:
 while one transaction runs, the outcomes that arrive meanwhile gather, and the next
-transaction writes them all. A write that fails is tried again while the claim's lease lasts,
+transaction writes them all, on a connection kept while outcomes keep coming (no pool check-out
+per transaction). A write that fails is tried again while the claim's lease lasts,
 unless the database is unreachable: then the writer has kept the outcomes in Redis
 (:mod:`jobs.email.kept_outcomes`) and the error ends the delivery.
 """
@@ -16,6 +17,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jobs.db.outage import is_database_unreachable
 from jobs.email.leases import Held
@@ -29,12 +32,18 @@ logger = logging.getLogger(__name__)
 RETRY_DELAY = 0.1
 
 
+#: Writes outcomes in one transaction, on the connection given (or one of its own if None).
+Write = Callable[[list[Outcome], AsyncConnection | None], Awaitable[None]]
+
+
 class OutcomeRecorder:
     """Writes the outcomes of one claim's e-mails back to their rows as they come."""
 
-    def __init__(self, held: Held, write: Callable[[list[Outcome]], Awaitable[None]]) -> None:
+    def __init__(self, held: Held, engine: AsyncEngine, write: Write) -> None:
         self.held = held
+        self.engine = engine
         self.write = write
+        self._connection: AsyncConnection | None = None
         self._pending: list[Outcome] = []
         self._written: asyncio.Future[None] | None = None
         self._writer: asyncio.Task[None] | None = None
@@ -52,23 +61,47 @@ class OutcomeRecorder:
         await asyncio.shield(written)
 
     async def _write_pending(self) -> None:
+        # outcomes handed in while the connection closes are written before the task ends:
+        # no await between the last look at ``_pending`` and the end, when record() starts anew
         while self._pending:
-            batch, self._pending = self._pending, []
-            written, self._written = self._written, None
-            assert written is not None
             try:
-                await self._write(batch)
-            except Exception as exc:
-                written.set_exception(exc)
-            else:
-                written.set_result(None)
+                while self._pending:
+                    batch, self._pending = self._pending, []
+                    written, self._written = self._written, None
+                    assert written is not None
+                    try:
+                        await self._write(batch)
+                    except Exception as exc:
+                        written.set_exception(exc)
+                    else:
+                        written.set_result(None)
+            finally:
+                await self._close()
+
+    async def _connect(self) -> AsyncConnection | None:
+        """The kept connection; None if none can be had (the write then reports why)."""
+        if self._connection is None:
+            try:
+                self._connection = await self.engine.connect()
+            except Exception:  # the write opens its own, and keeps the outcomes if it cannot
+                return None
+        return self._connection
+
+    async def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception as exc:  # a broken connection: the pool discards it
+                logger.debug("closing the outcome connection failed: %s", type(exc).__name__)
 
     async def _write(self, batch: list[Outcome]) -> None:
         delay = RETRY_DELAY
         while True:
             try:
-                await self.write(batch)
+                await self.write(batch, await self._connect())
             except Exception as exc:
+                await self._close()
                 if is_database_unreachable(exc) or time.monotonic() + delay >= self.held.lease_end:
                     raise
                 logger.warning(

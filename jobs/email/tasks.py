@@ -76,7 +76,11 @@ async def _deliver_claimed(ctx: JobContext, only_id: int | None = None) -> dict[
     outcomes = []
     if claim.emails:
         async with keeper.hold(claim.token, since=started) as held:
-            recorder = OutcomeRecorder(held, lambda batch: record_or_keep(ctx, claim.token, batch))
+            recorder = OutcomeRecorder(
+                held,
+                ctx.engine,
+                lambda batch, connection: record_or_keep(ctx, claim.token, batch, connection),
+            )
             outcomes = await deliver(
                 settings, claim.emails, record=recorder.record, sendable=held.sendable
             )
