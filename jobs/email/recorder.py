@@ -1,13 +1,13 @@
 """Writing each e-mail's outcome as soon as it is known, several to a transaction.
 
-A delivery lane hands the outcome of the e-mail it just sent to :meth:`OutcomeRecorder.record`
-and waits until it is written before it sends the next one, so at most one e-mail per lane —
-the one in SMTP — is ever sent but unrecorded: a worker killed mid-sweep re-sends at most
-``EMAIL_SEND_CONCURRENCY`` e-mails, each with its ``Message-ID``. Writes are group commits:
-while one transaction runs, the outcomes that arrive meanwhile gather, and the next
+Delivery hands every outcome to :meth:`OutcomeRecorder.record` the moment the server answered,
+and hands a message over (DATA) only while fewer than ``EMAIL_SEND_CONCURRENCY`` handed-over
+messages wait for their outcome to be written (:func:`jobs.email.smtp.deliver`): a worker killed
+mid-sweep re-sends at most that many e-mails, each with its ``Message-ID``. Writes are group
+commits: while one transaction runs, the outcomes that arrive meanwhile gather, and the next
 transaction writes them all, on a connection kept while outcomes keep coming (no pool check-out
-per transaction). A write that fails is tried again while the claim's lease lasts,
-unless the database is unreachable: then the writer has kept the outcomes in Redis
+per transaction). A write that fails is tried again while the claim's lease lasts, unless the
+database is unreachable: then the writer has kept the outcomes in Redis
 (:mod:`jobs.email.kept_outcomes`) and the error ends the delivery.
 """
 
@@ -50,15 +50,15 @@ class OutcomeRecorder:
         #: Transactions written, for tests and benchmarks.
         self.transactions = 0
 
-    async def record(self, outcome: Outcome) -> None:
-        """Write ``outcome``; returns once it is committed."""
+    def record(self, outcome: Outcome) -> asyncio.Future[None]:
+        """Have ``outcome`` written; the future is done once it is committed."""
         self._pending.append(outcome)
         if self._written is None:
             self._written = asyncio.get_running_loop().create_future()
         written = self._written
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending())
-        await asyncio.shield(written)
+        return asyncio.shield(written)  # a waiter cancelled does not cancel the others
 
     async def _write_pending(self) -> None:
         # outcomes handed in while the connection closes are written before the task ends:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -229,8 +230,8 @@ class _Lane:
                 client.close()
 
 
-#: Writes one outcome; returns once it is recorded.
-Record = Callable[[Outcome], Awaitable[None]]
+#: Has one outcome written; the future is done once it is recorded.
+Record = Callable[[Outcome], "asyncio.Future[None]"]
 
 
 def _always() -> bool:
@@ -246,9 +247,10 @@ async def deliver(
 ) -> list[Outcome]:
     """Send ``emails`` over at most ``EMAIL_SEND_CONCURRENCY`` connections; one outcome each.
 
-    Each lane has the outcome of an e-mail recorded (``record``) before the server can accept
-    the next (the next envelope is sent meanwhile, its message only after), so at most one
-    e-mail per lane is ever accepted, or being handed over, without its outcome recorded.
+    Every outcome is recorded (``record``) as soon as it is known, and a message is handed
+    over (DATA) only while fewer than ``EMAIL_SEND_CONCURRENCY`` handed-over messages wait for
+    their outcome to be recorded: a kill leaves at most that many sent and not recorded. The
+    envelope (MAIL, RCPT) and the next message's preparation overlap the writes.
     Lanes start no e-mail once ``sendable()`` is false (the claim's lease is running out):
     those are left, unrecorded, to whoever takes the claim over, and have no outcome here.
     """
@@ -256,32 +258,40 @@ async def deliver(
     for email in emails:
         pending.put_nowait(email)
     outcomes: list[Outcome] = []
-
     unavailable: list[str] = []
-    failed: list[Exception] = []
+    failed: list[BaseException] = []
+    recordings: list[asyncio.Future[None]] = []
+    # one slot per e-mail handed over (DATA) and not yet recorded: never more than the lanes
+    slots = asyncio.Semaphore(settings.email_send_concurrency)
+
+    def recorded(holds_slot: bool, recording: asyncio.Future[None]) -> None:
+        if holds_slot:
+            slots.release()
+        if not recording.cancelled() and recording.exception() is not None:
+            failed.append(recording.exception())  # type: ignore[arg-type]
 
     async def run_lane() -> None:
         lane = _Lane(settings)
-        recording: asyncio.Future[None] | None = None
+        holds_slot = False
 
-        async def recorded() -> None:
-            if recording is not None:
-                await recording
+        async def take_slot() -> None:
+            nonlocal holds_slot
+            await slots.acquire()
+            holds_slot = True
 
         try:
             while not pending.empty() and not unavailable and not failed and sendable():
-                outcome = await lane.send(pending.get_nowait(), recorded)
-                await recorded()
+                holds_slot = False
+                outcome = await lane.send(pending.get_nowait(), take_slot)
                 outcomes.append(outcome)
-                recording = asyncio.ensure_future(record(outcome))
+                recording = record(outcome)
+                recording.add_done_callback(functools.partial(recorded, holds_slot))
+                recordings.append(recording)
                 if lane.unavailable:
                     unavailable.append(lane.unavailable)
-            await recorded()
         except Exception as exc:
             failed.append(exc)  # the other lanes finish the e-mail in hand, then stop
         finally:
-            if recording is not None and not recording.done():
-                recording.cancel()
             await lane.close()
 
     lanes = [
@@ -294,12 +304,14 @@ async def deliver(
         for lane in lanes:
             lane.cancel()
         await asyncio.gather(*lanes, return_exceptions=True)
-    if failed:
-        raise failed[0]
-    if unavailable:
+    if unavailable and not failed:
         released = [_release(settings, email, unavailable[0]) for email in _drain(pending)]
         outcomes.extend(released)
-        await asyncio.gather(*(record(outcome) for outcome in released))
+        recordings.extend(record(outcome) for outcome in released)
+    results = await asyncio.gather(*recordings, return_exceptions=True)
+    errors = failed + [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
     return outcomes
 
 
