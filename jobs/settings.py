@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,7 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from jobs.errors import ConfigurationError
 
-__all__ = ["FamilyTuning", "Settings", "get_settings", "load_settings"]
+__all__ = ["RENAMED_SETTINGS", "FamilyTuning", "Settings", "get_settings", "load_settings"]
 
 SUPPORTED_DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 #: Schema and table names the settings accept: unquoted-safe, within PostgreSQL's 63 bytes.
@@ -373,8 +374,38 @@ def _describe(error: ValidationError) -> str:
     return "invalid configuration: " + "; ".join(lines)
 
 
+#: Variables no longer read because their meaning changed, and what replaced each.
+RENAMED_SETTINGS = {
+    "EMAIL_CLAIM_TIMEOUT": (
+        "EMAIL_CLAIM_LEASE",
+        "an outbox claim is now a lease its worker renews, 60 s by default",
+    ),
+}
+
+
+def _renamed_in_use(env_file: object) -> list[str]:
+    """The lines refusing each renamed variable set in the environment or the env file."""
+    names = {name.upper() for name in os.environ}
+    if isinstance(env_file, str | Path) and Path(env_file).is_file():
+        from dotenv import dotenv_values
+
+        names |= {name.upper() for name in dotenv_values(env_file)}
+    return [
+        f"{old}: no longer read; set {new} instead ({why}) and remove {old}"
+        for old, (new, why) in RENAMED_SETTINGS.items()
+        if old in names
+    ]
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings from the environment (and ``overrides``), or raise ConfigurationError."""
+    """Read the settings from the environment (and ``overrides``), or raise ConfigurationError.
+
+    A variable of :data:`RENAMED_SETTINGS` still set is refused, naming its replacement, rather
+    than ignored.
+    """
+    renamed = _renamed_in_use(overrides.get("_env_file", Settings.model_config.get("env_file")))
+    if renamed:
+        raise ConfigurationError("invalid configuration: " + "; ".join(renamed))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from jobs.cli import _parser
 from jobs.constants import FAMILIES
 from jobs.registry import JobSpec, all_jobs
-from jobs.settings import Settings
+from jobs.settings import RENAMED_SETTINGS, Settings
 from tests.test_project_files import env_example_variables, setting_variables
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,7 +181,8 @@ def test_upper_case_names_in_the_docs_are_settings_or_accounted_for() -> None:
     settings = setting_variables()
     tests = set(re.findall(r"JOBS_TEST_\w+", text_of(ROOT / "tests" / "conftest.py")))
     deployment = set(env_example_variables_of(ROOT / "compose" / "deploy.env.example"))
-    known = settings | tests | deployment | set(NOT_SETTINGS) | {"CI"}
+    renamed = set(RENAMED_SETTINGS)  # read only to be refused, naming their replacements
+    known = settings | tests | deployment | renamed | set(NOT_SETTINGS) | {"CI"}
     for page in PAGES:
         names = set(
             re.findall(r"(?<![\w….])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?![\w_])", text_of(page))

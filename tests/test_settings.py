@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from jobs import ConfigurationError, load_settings
@@ -31,6 +33,23 @@ def test_invalid_value_names_the_variable(
     with pytest.raises(ConfigurationError, match="invalid configuration: ") as error:
         load_settings()
     assert message in str(error.value)
+
+
+def test_a_renamed_variable_is_refused_naming_its_replacement(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """EMAIL_CLAIM_TIMEOUT, in the environment or in the env file, stops start-up naming the new."""
+    monkeypatch.setenv("email_claim_timeout", "600")
+    with pytest.raises(
+        ConfigurationError, match="EMAIL_CLAIM_TIMEOUT: no longer read; set EMAIL_CLAIM_LEASE"
+    ):
+        load_settings(_env_file=None)
+    monkeypatch.delenv("email_claim_timeout")
+    env_file = tmp_path / ".env"
+    env_file.write_text("EMAIL_CLAIM_TIMEOUT=600\n")
+    with pytest.raises(ConfigurationError, match="EMAIL_CLAIM_TIMEOUT: no longer read"):
+        load_settings(_env_file=env_file)
+    assert load_settings(_env_file=None).email_claim_lease == 60
 
 
 def test_defaults_give_an_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
