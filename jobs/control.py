@@ -18,8 +18,22 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from arq.constants import abort_jobs_ss, retry_key_prefix
-from arq.jobs import DeserializationError, Job, JobResult, JobStatus, SerializationError
+from arq.constants import (
+    abort_jobs_ss,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from arq.jobs import (
+    DeserializationError,
+    Job,
+    JobResult,
+    JobStatus,
+    SerializationError,
+    deserialize_job,
+    deserialize_result,
+)
 from arq.utils import timestamp_ms
 
 from jobs.constants import ABORT_KEY_PREFIX, wake_key
@@ -86,6 +100,14 @@ class JobReport:
             "error_message": self.error_message,
             "abort_requested": self.abort_requested,
         }
+
+
+def _started_tries(stored: bytes | None) -> int:
+    """Tries started so far (ARQ's counter), 0 before the first or if unreadable."""
+    try:
+        return int(stored or 0)
+    except ValueError:
+        return 0
 
 
 def _finished(job_id: str, info: JobResult) -> dict[str, Any]:
@@ -174,35 +196,48 @@ class JobHandle(Job):
         return False
 
     async def report(self) -> JobReport:
-        """Everything known about the job now (reads Redis, never waits)."""
-        status = await self.status()
-        info = await self.info()
-        abort_requested = bool(await self._redis.exists(self.abort_key))
-        if status is JobStatus.not_found or info is None:
-            return JobReport(self.job_id, JobState.NOT_FOUND, abort_requested=abort_requested)
-        details: dict[str, Any] = {
-            "name": info.function,
-            "try_number": info.job_try if isinstance(info, JobResult) else await self._tries(),
-            "enqueued_at": info.enqueue_time,
-            "abort_requested": abort_requested,
-        }
-        if isinstance(info, JobResult):
-            details["finished_at"] = info.finish_time
-            details.update(_finished(self.job_id, info))
-        else:
-            details["state"] = {
-                JobStatus.queued: JobState.QUEUED,
-                JobStatus.deferred: JobState.DEFERRED,
-            }.get(status, JobState.IN_PROGRESS)
-        return JobReport(self.job_id, **details)
+        """Everything known about the job now (reads Redis, never waits).
 
-    async def _tries(self) -> int:
-        """Tries started so far (ARQ's counter), 0 before the first."""
-        started = await self._redis.get(retry_key_prefix + self.job_id)
-        try:
-            return int(started or 0)
-        except ValueError:
-            return 0
+        Every key is read in one transaction: a job finishing between two reads would
+        otherwise seem to have vanished (its payload gone, its result not yet there).
+        """
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(result_key_prefix + self.job_id)
+            pipe.exists(in_progress_key_prefix + self.job_id)
+            pipe.get(job_key_prefix + self.job_id)
+            pipe.zscore(self._queue_name, self.job_id)
+            pipe.get(retry_key_prefix + self.job_id)
+            pipe.exists(self.abort_key)
+            result_raw, running, payload, score, started, aborting = await pipe.execute()
+        abort_requested = bool(aborting)
+        if result_raw is not None:
+            finished = deserialize_result(result_raw, deserializer=self._deserializer)
+            return JobReport(
+                self.job_id,
+                name=finished.function,
+                try_number=finished.job_try,
+                enqueued_at=finished.enqueue_time,
+                finished_at=finished.finish_time,
+                abort_requested=abort_requested,
+                **_finished(self.job_id, finished),
+            )
+        if payload is None or (not running and score is None):
+            return JobReport(self.job_id, JobState.NOT_FOUND, abort_requested=abort_requested)
+        waiting = deserialize_job(payload, deserializer=self._deserializer)
+        if running:
+            state = JobState.IN_PROGRESS
+        elif score > timestamp_ms():
+            state = JobState.DEFERRED
+        else:
+            state = JobState.QUEUED
+        return JobReport(
+            self.job_id,
+            state,
+            name=waiting.function,
+            try_number=_started_tries(started),
+            enqueued_at=waiting.enqueue_time,
+            abort_requested=abort_requested,
+        )
 
     @classmethod
     def of(cls, job: Job) -> JobHandle:

@@ -39,7 +39,7 @@ class TcpProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._call(self._close())
+        self._call(self._shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
@@ -84,14 +84,31 @@ class TcpProxy:
             _reset(writer)
         self._open.clear()
 
+    async def _shutdown(self) -> None:
+        """Close everything, connections still being set up included, before the loop stops."""
+        await self._close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await asyncio.sleep(0)  # the transports' connection_lost callbacks close their sockets
+
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._open.add(client_w)  # a cut while the server side is being reached resets it too
         try:
             server_r, server_w = await asyncio.open_connection(*self.target)
         except OSError:
+            self._open.discard(client_w)
             _reset(client_w)
             return
-        self._open.update((client_w, server_w))
+        except asyncio.CancelledError:
+            _reset(client_w)
+            raise
+        if client_w not in self._open:  # cut meanwhile
+            _reset(server_w)
+            return
+        self._open.add(server_w)
         await asyncio.gather(
             _pipe(client_r, server_w), _pipe(server_r, client_w), return_exceptions=True
         )

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_result
+from arq.utils import timestamp_ms
 from arq.worker import Worker
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from jobs import JobsPool
+from jobs.constants import queue_name
 from jobs.control import JobState
 from jobs.db import FailedJob
 from jobs.errors import InvalidJobIdError, JobAbortedError, JobFailedError
+from jobs.serializer import serialize
 from jobs.settings import Settings
 from tests import sample_jobs
 from tests.conftest import make_worker, run_burst
@@ -138,3 +145,59 @@ async def test_finished_or_unknown_jobs_are_not_aborted(
     assert (await unknown.report()).state is JobState.NOT_FOUND
     with pytest.raises(InvalidJobIdError):
         await pool.job("has spaces")
+
+
+async def test_a_report_never_loses_a_job_that_is_finishing(
+    pool: JobsPool, settings: Settings
+) -> None:
+    """A job finished and put back 1,500 times by another client is never reported gone."""
+    handle = await pool.enqueue_job("test_echo", number=1, _defer_by=3600)
+    assert handle is not None
+    job_key, result_key = job_key_prefix + handle.job_id, result_key_prefix + handle.job_id
+    queue = queue_name("email")
+    payload = await pool.get(job_key)
+    score = await pool.zscore(queue, handle.job_id)
+    now = timestamp_ms()
+    result = serialize_result(
+        "test_echo",
+        (),
+        {"number": 1},
+        1,
+        now,
+        True,
+        {"ok": 1},
+        now,
+        now,
+        "ref",
+        queue,
+        handle.job_id,
+        serializer=serialize,
+    )
+    other = Redis.from_url(settings.redis_url)
+
+    async def finish_and_undo(times: int) -> None:
+        for _ in range(times):
+            async with other.pipeline(transaction=True) as finish:
+                await (
+                    finish.delete(job_key)
+                    .zrem(queue, handle.job_id)
+                    .set(result_key, result)
+                    .execute()
+                )
+            async with other.pipeline(transaction=True) as undo:
+                await (
+                    undo.delete(result_key)
+                    .set(job_key, payload)
+                    .zadd(queue, {handle.job_id: score})
+                    .execute()
+                )
+
+    async def report_states(times: int) -> list[JobState]:
+        return [(await handle.report()).state for _ in range(times)]
+
+    try:
+        _, states = await asyncio.gather(finish_and_undo(1500), report_states(1500))
+    finally:
+        await other.aclose()
+    assert JobState.NOT_FOUND not in states, Counter(states)
+    assert {JobState.DEFERRED, JobState.SUCCEEDED} <= set(states)
