@@ -10,11 +10,11 @@ checks them (:func:`jobs.envelope.envelope_problem`) and shown with secrets mask
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from jobs.constants import HEADERS_KWARG, queue_name
@@ -137,7 +137,8 @@ async def read_queue_page(
 ) -> QueuePage:
     """Page ``page`` (from 0) of ``family``'s due (``queued``) or ``deferred`` jobs."""
     queue = queue_name(family)
-    now_ms = (time.time() if now is None else now) * 1000
+    # ARQ's own clock (milliseconds, rounded), which scored the jobs and decides when they are due
+    now_ms = timestamp_ms() if now is None else now * 1000
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zcount(queue, "-inf", now_ms)
         pipe.zcard(queue)
