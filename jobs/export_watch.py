@@ -23,6 +23,8 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from jobs.availability import Availability
+
 __all__ = [
     "EXPORTER_LOGGERS",
     "ExportWatch",
@@ -116,17 +118,21 @@ class ExportWatch:
     def __init__(self, signal: str, endpoint: str) -> None:
         self.signal = signal
         self.endpoint = endpoint
-        self.failing = False
-        self._lock = threading.Lock()
+        self.availability = Availability()
+        self._lock = threading.Lock()  # exports of one signal may come from several threads
         self._silencer = silence_export_retries()
 
     def observe(self, succeeded: bool) -> None:
         """Record one export's result, logging when it differs from the previous one."""
         reason = self._silencer.take_reason()
         with self._lock:
-            if succeeded == (not self.failing):
-                return
-            self.failing = not succeeded
+            changed = (
+                self.availability.answered() is not None
+                if succeeded
+                else self.availability.failed()
+            )
+        if not changed:
+            return
         if succeeded:
             logger.info("telemetry: exporting %s to %s again", self.signal, self.endpoint)
             return

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from jobs.availability import Availability
 from jobs.errors import JobsError
 
 __all__ = ["REDIS_DOWN", "RedisLink", "RedisUnavailableError"]
@@ -60,7 +61,7 @@ class RedisLink:
     """One worker's view of Redis: up or down since when, and its outages so far."""
 
     def __init__(self) -> None:
-        self.down_since: float | None = None
+        self.availability = Availability(time.time)  # wall clock: health shows when it ended
         self.outages = 0
         self.last_outage_s: float | None = None
         self.last_outage_ended: float | None = None
@@ -70,28 +71,31 @@ class RedisLink:
     @property
     def up(self) -> bool:
         """Redis answered last time it was asked."""
-        return self.down_since is None
+        return not self.availability.is_down
+
+    @property
+    def down_since(self) -> float | None:
+        """When the current outage began (a time.time()), None while Redis answers."""
+        return self.availability.down_since
 
     def went_down(self, error: BaseException | None) -> None:
         """Note that Redis failed; logs once per outage."""
-        if self.down_since is not None:
-            return
-        self.down_since = time.time()
-        self._up.clear()
-        logger.warning(
-            "Redis unreachable (%s): running jobs go on, their results wait; retrying with backoff",
-            describe(error),
-        )
+        if self.availability.failed():
+            self._up.clear()
+            logger.warning(
+                "Redis unreachable (%s): running jobs go on, their results wait; "
+                "retrying with backoff",
+                describe(error),
+            )
 
     def came_back(self) -> None:
         """Note that Redis answers again; logs how long it was away."""
-        if self.down_since is None:
+        seconds = self.availability.answered()
+        if seconds is None:
             return
-        now = time.time()
-        self.last_outage_s = round(now - self.down_since, 3)
-        self.last_outage_ended = now
+        self.last_outage_s = round(seconds, 3)
+        self.last_outage_ended = time.time()
         self.outages += 1
-        self.down_since = None
         self._up.set()
         logger.warning("Redis reachable again after %.1f s", self.last_outage_s)
 

@@ -79,16 +79,7 @@ async def queue_transactional_email(
         },
     )
     await bind_session(session, settings)
-    email_id = await queue_email(
-        session,
-        to=message.to,
-        subject=message.subject,
-        text=message.text,
-        html=message.html,
-        user_id=message.user_id,
-        dedupe_key=message.dedupe_key,
-        send_after=message.send_after,
-    )
+    email_id = await queue_email(session, **message.model_dump())
     if message.send_after is not None and message.send_after > utcnow():
         return QueuedEmail(email_id, None)
     job_id = enqueue_after_commit(

@@ -14,11 +14,12 @@ jobs run into the outage.
 from __future__ import annotations
 
 import logging
-import time
 from types import TracebackType
 from typing import Final
 
 import sqlalchemy.exc
+
+from jobs.availability import Availability
 
 __all__ = ["DATABASE", "DatabaseState", "is_database_unreachable"]
 
@@ -82,35 +83,31 @@ class DatabaseState:
     """Whether this process last found the database reachable; logs each change once."""
 
     def __init__(self) -> None:
-        self.down_since: float | None = None
+        self.availability = Availability()
 
     @property
     def is_down(self) -> bool:
         """Whether the last word was "unreachable"."""
-        return self.down_since is not None
+        return self.availability.is_down
 
     def unreachable(self, exc: BaseException) -> None:
         """Note a failure to reach the database; the first one of an outage logs a warning."""
-        if self.down_since is not None:
-            return
-        self.down_since = time.monotonic()
-        logger.warning(
-            "database unreachable (%s); jobs that need it wait for it",
-            type(exc).__name__,
-            extra={"database": {"state": "unreachable", "error_type": type(exc).__name__}},
-        )
+        if self.availability.failed():
+            logger.warning(
+                "database unreachable (%s); jobs that need it wait for it",
+                type(exc).__name__,
+                extra={"database": {"state": "unreachable", "error_type": type(exc).__name__}},
+            )
 
     def reachable(self) -> None:
         """Note a statement that went through; the first one after an outage logs it."""
-        if self.down_since is None:
-            return
-        seconds = time.monotonic() - self.down_since
-        self.down_since = None
-        logger.warning(
-            "database reachable again after %.1fs",
-            seconds,
-            extra={"database": {"state": "reachable", "outage_s": round(seconds, 3)}},
-        )
+        seconds = self.availability.answered()
+        if seconds is not None:
+            logger.warning(
+                "database reachable again after %.1fs",
+                seconds,
+                extra={"database": {"state": "reachable", "outage_s": round(seconds, 3)}},
+            )
 
 
 #: This process's view of its database.
